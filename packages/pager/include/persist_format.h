@@ -1,0 +1,205 @@
+/*
+ * persist_format.h — the on-file format of a persist store, as C structs and constants.
+ *
+ * This header is the single source of truth for the layout: the native code of
+ * @persist/pager and @persist/heap includes it, FORMAT.md at the repository root
+ * describes the same bytes in prose tables, and every offset below is checked with
+ * static_assert so the two cannot drift. A C, C++, Rust (bindgen) or Python (ctypes)
+ * program can include it to read a store. Plain C99; no dependencies.
+ *
+ * Conventions: all integers little-endian; every reference to another place in the
+ * file is a byte offset (or a page number) from the start of the file — never a
+ * pointer — so the file can be mapped at any address. Pages are 4096 bytes.
+ *
+ * Field prefixes (grep-friendly, LMDB style):
+ *   hd_  store header (page 0)          lk_  lock area inside the header
+ *   jc_  journal chunk header           je_  journal entry
+ *   hp_  heap meta page                 sl_  slab page header
+ *   lg_  large-block header
+ */
+#ifndef PERSIST_FORMAT_H
+#define PERSIST_FORMAT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- store-wide constants ---------------------------------------------- */
+
+#define PST_PAGE_SIZE 4096u
+#define PST_PAGE_SHIFT 12u
+/* Bump when the meaning of any byte changes. Readers refuse a newer version
+ * (PERSIST_VERSION). The lock-area format has its own version (PST_LOCK_FORMAT). */
+#define PST_FORMAT_VERSION 1u
+#define PST_LOCK_FORMAT 1u
+/* Written little-endian; read back on a big-endian machine it shows as 0x0D0C0B0A. */
+#define PST_ENDIAN_MARK 0x0A0B0C0Du
+/* The 8 magic bytes "\x89PERSIST": a high byte first (catches 7-bit transfers),
+ * then ASCII. As a little-endian u64 this is PST_MAGIC_U64. */
+#define PST_MAGIC_BYTES "\x89PERSIST"
+#define PST_MAGIC_U64 0x5453495352455089ull
+
+#define PST_SLOT_COUNT 8u /* u64 slots for the layers above the pager */
+
+/* Page map: fixed-position bitmap chunks. Chunk k covers pages
+ * [k*PST_MAP_SPAN, (k+1)*PST_MAP_SPAN) and lives at page PST_MAP_PAGE(k): page 1 for
+ * k = 0, else the first page of its own range. A chunk is PST_MAP_CHUNK_PAGES pages:
+ * the first half holds one "allocated" bit per page, the second half one
+ * "run start" bit per page (bit i of byte j = page j*8+i of the range). */
+#define PST_MAP_CHUNK_PAGES 16u
+#define PST_MAP_SPAN (PST_MAP_CHUNK_PAGES * PST_PAGE_SIZE / 2u * 8u) /* 262144 pages = 1 GiB */
+#define PST_MAP_PAGE(k) ((k) == 0 ? 1ull : (uint64_t)(k) * PST_MAP_SPAN)
+
+/* Journal: a chain of chunks; the first chunk is created with the store and never freed. */
+#define PST_JOURNAL_CHUNK_PAGES 16u
+#define PST_JOURNAL_MAGIC 0x4B4E4843524E524Aull /* "JRNLCHNK" */
+
+/* Layout of a freshly created store: header, map chunk 0, journal chunk 0. */
+#define PST_FIRST_JOURNAL_PAGE (1u + PST_MAP_CHUNK_PAGES)
+#define PST_INITIAL_PAGES (PST_FIRST_JOURNAL_PAGE + PST_JOURNAL_CHUNK_PAGES)
+
+/* ---- page 0: the store header ----------------------------------------- */
+
+/* The lock area. lk_mutex is a process-shared, robust pthread mutex (glibc x86-64:
+ * 40 bytes) serialising every transaction of every process. It is re-initialised
+ * only by a first opener holding an exclusive OFD lock on byte 0 of the file. */
+typedef struct pst_lock {
+  uint32_t lk_format;      /* PST_LOCK_FORMAT */
+  uint32_t lk_pad;
+  uint64_t lk_owner_pid;   /* pid of the current holder (diagnostics only; 0 = none) */
+  uint8_t lk_mutex[64];    /* pthread_mutex_t, padded */
+  uint32_t lk_commit_seq;  /* low 32 bits of hd_txid: futex word for change watchers */
+  uint32_t lk_watchers;    /* number of processes waiting on lk_commit_seq */
+  uint8_t lk_reserved[48];
+} pst_lock;
+
+/* Invariants (checked by the pager's check()):
+ *  H1 hd_magic, hd_format, hd_endian, hd_page_size hold the constants above.
+ *  H2 PST_INITIAL_PAGES <= hd_page_count and hd_page_count * 4096 <= file size.
+ *  H3 hd_free_pages == number of clear "allocated" bits below hd_page_count.
+ *  H4 hd_free_hint <= the first free page (a search may start there).
+ *  H5 hd_jr_entries == 0 whenever no process holds lk_mutex (a non-zero count with
+ *     the lock free means its holder died: the next locker rolls the journal back). */
+typedef struct pst_header {
+  uint8_t hd_magic[8];      /*   0 PST_MAGIC_BYTES */
+  uint32_t hd_format;       /*   8 PST_FORMAT_VERSION */
+  uint32_t hd_endian;       /*  12 PST_ENDIAN_MARK */
+  uint32_t hd_page_size;    /*  16 PST_PAGE_SIZE */
+  uint32_t hd_flags;        /*  20 reserved, 0 */
+  uint64_t hd_page_count;   /*  24 pages managed by the store (the file may be longer) */
+  uint64_t hd_txid;         /*  32 number of committed write transactions */
+  uint64_t hd_free_pages;   /*  40 free pages below hd_page_count */
+  uint64_t hd_free_hint;    /*  48 no free page below this one */
+  uint64_t hd_jr_first;     /*  56 first page of journal chunk 0 */
+  uint64_t hd_jr_entries;   /*  64 valid journal entries; 0 = nothing to roll back */
+  uint64_t hd_created_ms;   /*  72 creation time, ms since the epoch (informative) */
+  uint8_t hd_reserved1[48]; /*  80 zero */
+  uint64_t hd_slots[PST_SLOT_COUNT]; /* 128 u64 slots for upper layers (slot 0: heap meta page) */
+  uint8_t hd_reserved2[64]; /* 192 zero */
+  pst_lock hd_lock;         /* 256 */
+} pst_header;
+
+/* ---- journal ------------------------------------------------------------ */
+
+/* Each chunk is PST_JOURNAL_CHUNK_PAGES pages: this header, then entries packed one
+ * after another. An entry never crosses a chunk; a long range is split. */
+typedef struct pst_journal_chunk {
+  uint64_t jc_magic; /* PST_JOURNAL_MAGIC */
+  uint64_t jc_next;  /* page of the next chunk in the chain, 0 = last */
+  uint64_t jc_pages; /* pages in this chunk (PST_JOURNAL_CHUNK_PAGES) */
+  uint64_t jc_reserved;
+} pst_journal_chunk;
+
+/* An undo record: the bytes [je_off, je_off+je_len) as they were before the
+ * transaction first wrote them, followed by je_len bytes of data padded to 8.
+ * Rollback applies entries newest first, so the oldest copy of a byte wins. */
+typedef struct pst_journal_entry {
+  uint64_t je_off;  /* byte offset in the file */
+  uint32_t je_len;  /* bytes saved (> 0) */
+  uint32_t je_seq;  /* 1-based index of this entry in the transaction (sanity check) */
+} pst_journal_entry;
+
+/* ---- heap (@persist/heap) ------------------------------------------------ */
+
+/* Size classes for small blocks; larger blocks are page runs with a pst_large header. */
+#define PST_HEAP_CLASS_COUNT 40u
+#define PST_HEAP_MAX_SMALL 32768u
+#define PST_HEAP_ALIGN 16u
+#define PST_HEAP_META_MAGIC 0x5041454854535250ull  /* "PRSTHEAP" */
+#define PST_SLAB_MAGIC 0x42414C53u                 /* "SLAB" */
+#define PST_LARGE_MAGIC 0x4752414Cu                /* "LARG" */
+#define PST_HEAP_ROOT_COUNT 8u
+
+/* The heap meta page (its page number is in hd_slots[0]). */
+typedef struct pst_heap_meta {
+  uint64_t hp_magic;              /*    0 PST_HEAP_META_MAGIC */
+  uint32_t hp_version;            /*    8 1 */
+  uint32_t hp_class_count;        /*   12 PST_HEAP_CLASS_COUNT */
+  uint64_t hp_roots[PST_HEAP_ROOT_COUNT]; /* 16 user root slots (slot 0: @persist/objects) */
+  uint64_t hp_partial[PST_HEAP_CLASS_COUNT]; /* 80 first slab page with a free block, per class */
+  uint64_t hp_bytes_live;         /*  400 bytes in live blocks (usable sizes) */
+  uint64_t hp_blocks_live;        /*  408 live blocks */
+  uint64_t hp_slab_pages;         /*  416 pages held by slabs */
+  uint64_t hp_large_pages;        /*  424 pages held by large blocks */
+} pst_heap_meta;
+
+/* A slab: sl_pages contiguous pages holding blocks of one size class. Blocks start at
+ * offset PST_SLAB_HEADER from the slab's first page; bit i of sl_bitmap = block i live. */
+#define PST_SLAB_HEADER 128u
+#define PST_SLAB_MAX_BLOCKS 512u
+typedef struct pst_slab {
+  uint32_t sl_magic;      /*   0 PST_SLAB_MAGIC */
+  uint16_t sl_class;      /*   4 size class index */
+  uint16_t sl_pages;      /*   6 pages in this slab */
+  uint32_t sl_block_size; /*   8 bytes per block */
+  uint16_t sl_capacity;   /*  12 blocks in this slab */
+  uint16_t sl_live;       /*  14 live blocks */
+  uint64_t sl_next;       /*  16 next slab page in the class's partial list (0 = end) */
+  uint64_t sl_prev;       /*  24 previous slab page in the partial list (0 = head) */
+  uint64_t sl_bitmap[PST_SLAB_MAX_BLOCKS / 64]; /* 32 */
+  uint8_t sl_reserved[32]; /* 96 */
+} pst_slab;
+
+/* A large block: a page run; the user's block starts PST_LARGE_HEADER bytes in. */
+#define PST_LARGE_HEADER 64u
+typedef struct pst_large {
+  uint32_t lg_magic;     /*  0 PST_LARGE_MAGIC */
+  uint32_t lg_flags;     /*  4 reserved */
+  uint64_t lg_pages;     /*  8 pages in the run */
+  uint64_t lg_size;      /* 16 usable bytes (pages*4096 - PST_LARGE_HEADER) */
+  uint8_t lg_reserved[40];
+} pst_large;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#define PST_STATIC_ASSERT static_assert
+#else
+#define PST_STATIC_ASSERT _Static_assert
+#endif
+
+/* Layout checks: every offset documented in FORMAT.md. */
+PST_STATIC_ASSERT(sizeof(pst_lock) == 136, "pst_lock size");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_mutex) == 16, "lk_mutex");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_commit_seq) == 80, "lk_commit_seq");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_format) == 8, "hd_format");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_page_count) == 24, "hd_page_count");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_txid) == 32, "hd_txid");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_jr_entries) == 64, "hd_jr_entries");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_slots) == 128, "hd_slots");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_lock) == 256, "hd_lock");
+PST_STATIC_ASSERT(sizeof(pst_header) == 392, "pst_header size");
+PST_STATIC_ASSERT(sizeof(pst_header) <= PST_PAGE_SIZE, "header fits page 0");
+PST_STATIC_ASSERT(sizeof(pst_journal_chunk) == 32, "journal chunk header");
+PST_STATIC_ASSERT(sizeof(pst_journal_entry) == 16, "journal entry header");
+PST_STATIC_ASSERT(PST_MAP_SPAN == 262144u, "a map chunk covers 1 GiB");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_heap_meta, hp_roots) == 16, "hp_roots");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_heap_meta, hp_partial) == 80, "hp_partial");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_heap_meta, hp_bytes_live) == 400, "hp_bytes_live");
+PST_STATIC_ASSERT(sizeof(pst_heap_meta) == 432, "pst_heap_meta size");
+PST_STATIC_ASSERT(sizeof(pst_slab) == PST_SLAB_HEADER, "slab header is 128 bytes");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_slab, sl_bitmap) == 32, "sl_bitmap");
+PST_STATIC_ASSERT(sizeof(pst_large) == PST_LARGE_HEADER, "large header is 64 bytes");
+
+#endif /* PERSIST_FORMAT_H */

@@ -1,0 +1,156 @@
+// pager.h — the page manager: "a glorified sbrk() for a memory-mapped file".
+//
+// This header is the manual for the C++ core of @persist/pager. The heap
+// (@persist/heap) compiles this core into its own addon and calls it directly.
+// N-API code lives only in binding.cc; this core has no Node dependency and is
+// tested natively (native/test) under AddressSanitizer + UBSan.
+//
+// The on-file layout is in include/persist_format.h (and FORMAT.md).
+//
+// Model
+// -----
+//  * One store file, mapped MAP_SHARED at the start of a large PROT_NONE reservation
+//    so the base address never moves when the file grows.
+//  * Every change happens inside a transaction. A transaction holds the robust,
+//    process-shared mutex in the header (one writer or reader at a time, across
+//    processes and threads). Before the first write to a byte range the caller
+//    calls will_write(off, len): the old bytes go to the undo journal in the file.
+//    commit() makes the transaction permanent by clearing hd_jr_entries (one 8-byte
+//    store); abort() — or the next locker after a crash — copies the old bytes back.
+//  * Pages allocated in the current transaction (since the latest savepoint) are
+//    "fresh": will_write on them journals nothing. Pages freed in a transaction are
+//    released only at commit, so fresh pages are never pages that were live when
+//    the transaction (or savepoint) began.
+//
+// Errors: every failing call throws persist::Error (code + message). Codes map 1:1 to
+// the JS PersistError codes through error_code_name().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "persist_format.h"
+
+namespace persist {
+
+enum class Code : int {
+  CORRUPT = 1,   // file content violates the format (bad offsets, bad journal, ...)
+  NOT_STORE,     // not a persist store (bad magic / too short to be one)
+  VERSION,       // format version newer than this library, or wrong page size/endianness
+  LOCKED,        // lock wait timed out, or this thread already holds the lock via another handle
+  NOSPC,         // no space left on the device (file growth failed); transaction rolled back
+  CLOSED,        // the store was closed
+  IO,            // other I/O error (message carries errno text)
+  PERM,          // permission denied / read-only file opened for writing
+  NOT_FOUND,     // file does not exist and create is false
+  TXN,           // transaction misuse (no transaction, commit without begin, ...)
+  INVALID,       // invalid argument reaching the core (bad offset, double free, ...)
+  READONLY,      // write attempted on a store opened read-only
+  UNSUPPORTED,   // feature not available (e.g. durability 'full' before it lands)
+  TOO_BIG,       // request exceeds a documented limit (reservation, single run size)
+};
+const char* error_code_name(Code c);  // "PERSIST_CORRUPT", ...
+
+class Error : public std::runtime_error {
+ public:
+  Error(Code code, const std::string& msg) : std::runtime_error(msg), code(code) {}
+  Code code;
+};
+
+enum class Durability { PROCESS = 0, FULL = 1 };
+
+struct OpenOptions {
+  bool create = true;             // create the file if missing
+  bool readonly = false;          // O_RDONLY + PROT_READ; no lock, no writes
+  Durability durability = Durability::PROCESS;
+  uint64_t max_size = 256ull << 30;  // bytes of address space reserved (max file size)
+  uint32_t lock_timeout_ms = 10000;  // how long begin() waits for the lock
+  uint32_t mode = 0600;           // permission bits of a new file
+};
+
+// Flags returned by begin().
+enum BeginFlags : uint32_t {
+  BEGIN_CHANGED = 1,    // another handle/process committed since this handle's last transaction
+  BEGIN_REMAPPED = 2,   // the mapping grew (JS must refresh its views)
+  BEGIN_RECOVERED = 4,  // a dead holder's transaction was rolled back by this begin()
+};
+
+struct PagerStats {
+  uint64_t page_count, free_pages, file_bytes, mapped_bytes, txid;
+  uint64_t journal_chunks, journal_entries;
+};
+
+class Pager {
+ public:
+  // Opens (or creates) a store. Throws Error: NOT_FOUND, NOT_STORE, VERSION, CORRUPT,
+  // PERM, IO, NOSPC, TOO_BIG, UNSUPPORTED.
+  static std::unique_ptr<Pager> open(const std::string& path, const OpenOptions& opts);
+  ~Pager();  // closes
+  void close();  // unmaps and closes; aborts a transaction in flight. Idempotent.
+  bool closed() const;
+
+  // ---- memory -------------------------------------------------------------
+  uint8_t* base() const;          // start of the mapping (stable for the Pager's life)
+  uint64_t mapped_bytes() const;  // bytes currently mapped (= hd_page_count * 4096)
+  uint32_t map_generation() const;  // bumped every time mapped_bytes() changes
+  const pst_header* header() const;
+
+  // ---- transactions -------------------------------------------------------
+  // Takes the lock (waits up to lock_timeout_ms -> LOCKED), rolls back a dead
+  // holder's journal (EOWNERDEAD), extends the mapping if another process grew the
+  // file. Returns BeginFlags. TXN if already in a transaction on this handle.
+  uint32_t begin();
+  void commit();  // performs deferred page frees, bumps hd_txid (if anything was written), clears the journal, unlocks
+  void abort();   // rolls back everything since begin(), unlocks
+  bool in_txn() const;
+  // Savepoints for nested transactions: savepoint() returns a token; rollback_to()
+  // undoes every write journaled after it (and page allocations/frees after it).
+  uint64_t savepoint();
+  void rollback_to(uint64_t token);
+
+  // Write barrier: call before the first write to [off, off+len) in a transaction.
+  // Journals the old bytes (64-byte line granularity, each line at most once per
+  // transaction; nothing for fresh pages). INVALID if out of the mapping or if it
+  // touches page 0's fixed fields or a map chunk (those are the pager's own).
+  // TXN outside a transaction. NOSPC if the journal cannot grow.
+  void will_write(uint64_t off, uint64_t len);
+
+  // ---- pages --------------------------------------------------------------
+  // n contiguous pages, first-fit from the lowest free page; grows the file when
+  // nothing fits (posix_fallocate; NOSPC on a full disk). Returns the first page
+  // number. The pages are fresh; their content is undefined unless the file just
+  // grew (then zero). TOO_BIG if n exceeds a map span.
+  uint64_t alloc_pages(uint64_t n);
+  // Frees the run starting at `page` (deferred until commit). INVALID if `page` is
+  // not the start of an allocated run (or is the pager's own).
+  void free_pages(uint64_t page);
+  uint64_t run_length(uint64_t page) const;  // pages in the run starting at page; 0 if not a run start
+  uint64_t run_start(uint64_t page) const;   // first page of the allocated run containing page; UINT64_MAX if free
+  bool page_allocated(uint64_t page) const;
+
+  // ---- slots (u64 values for the layers above; slot 0 belongs to the heap) --
+  uint64_t slot(unsigned i) const;
+  void set_slot(unsigned i, uint64_t v);  // journaled; needs a transaction
+
+  // ---- inspection ---------------------------------------------------------
+  PagerStats stats() const;
+  // Verifies header (H1–H5), page map, journal chain; returns problems ("" never).
+  // Never throws on a corrupt file and never reads outside the mapping.
+  std::vector<std::string> check() const;
+
+  const std::string& path() const;
+  bool readonly() const;
+
+  Pager(const Pager&) = delete;
+  Pager& operator=(const Pager&) = delete;
+
+ private:
+  Pager();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace persist
