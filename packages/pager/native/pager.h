@@ -127,6 +127,11 @@ class Pager {
   // Frees the run starting at `page` (deferred until commit). INVALID if `page` is
   // not the start of an allocated run (or is the pager's own).
   void free_pages(uint64_t page);
+  // Grows the allocated run starting at `page` in place to `new_pages` pages if the
+  // pages after it are free (or the run ends at the end of the store, which then
+  // grows). Returns false (and changes nothing) if they are not. The added pages are
+  // fresh. Used by the heap's realloc of large blocks.
+  bool extend_run(uint64_t page, uint64_t new_pages);
   uint64_t run_length(uint64_t page) const;  // pages in the run starting at page; 0 if not a run start
   uint64_t run_start(uint64_t page) const;   // first page of the allocated run containing page; UINT64_MAX if free
   bool page_allocated(uint64_t page) const;
