@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+// The one benchmark command (`pnpm bench` at the repo root builds first, then runs
+// this). Runs every workload — our layers and the peers side by side, in this same
+// run — prints a table per workload with the ratio to the best peer, and writes
+// docs/benchmarks.md plus SVG plots in docs/bench/.
+//
+//   node bench/run.mjs [--quick] [--out <dir>] [--only <group|id>[,...]] [--list]
+//
+// --quick   tiny sizes, a few seconds per workload (CI keeps the suite working; no thresholds)
+// --out     where to write benchmarks.md and bench/*.svg (default: <repo>/docs)
+// --only    workloads by group (pager, heap, objects, persist) or by id
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ourVersions } from './lib/ours.mjs'
+import { peerVersions } from './lib/peers.mjs'
+import { plotResult } from './lib/plot.mjs'
+import { bestPeers, fmtNum, fmtRatio, mdTable, textTable } from './lib/result.mjs'
+import { workloads } from './workloads/index.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repo = resolve(here, '..')
+
+function parseArgs(argv) {
+  const a = { quick: false, out: join(repo, 'docs'), only: null, list: false, timeout: null }
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]
+    if (k === '--quick') a.quick = true
+    else if (k === '--list') a.list = true
+    else if (k === '--out') a.out = resolve(argv[++i] ?? '')
+    else if (k === '--only')
+      a.only = String(argv[++i] ?? '')
+        .split(',')
+        .filter(Boolean)
+    else if (k === '--timeout') a.timeout = Number(argv[++i])
+    else if (k === '--help' || k === '-h') {
+      console.log('usage: node bench/run.mjs [--quick] [--out <dir>] [--only <group|id>[,...]] [--list]')
+      process.exit(0)
+    } else {
+      console.error(`unknown argument: ${k} (try --help)`)
+      process.exit(2)
+    }
+  }
+  return a
+}
+
+const args = parseArgs(process.argv.slice(2))
+let selected = workloads
+if (args.only) {
+  const known = new Set(workloads.flatMap((w) => [w.id, ...w.groups]))
+  const bad = args.only.filter((g) => !known.has(g))
+  if (bad.length) {
+    console.error(`--only: unknown group or workload: ${bad.join(', ')} (known: ${[...known].join(', ')})`)
+    process.exit(2)
+  }
+  selected = workloads.filter((w) => args.only.some((g) => g === w.id || w.groups.includes(g)))
+}
+if (args.list) {
+  for (const w of selected) console.log(`${w.id.padEnd(14)} [${w.groups.join(', ')}]  ${w.title}`)
+  process.exit(0)
+}
+
+function runWorker(w, resultPath) {
+  const timeoutS = args.timeout ?? (args.quick ? 90 : 300)
+  return new Promise((resolveRun) => {
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', join(here, 'lib/worker.mjs'), w.id, JSON.stringify({ quick: args.quick, resultPath })],
+      { stdio: ['ignore', 'inherit', 'inherit'], cwd: here },
+    )
+    const timer = setTimeout(() => {
+      console.error(`  [${w.id}] timed out after ${timeoutS} s — killing it`)
+      child.kill('SIGKILL')
+    }, timeoutS * 1000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolveRun({ code, signal })
+    })
+  })
+}
+
+function machineInfo() {
+  const cpus = os.cpus()
+  let fs = 'unknown'
+  try {
+    fs = execFileSync('stat', ['-f', '-c', '%T', os.tmpdir()], { encoding: 'utf8' }).trim()
+  } catch {}
+  return {
+    cpu: `${cpus[0]?.model ?? 'unknown'} × ${cpus.length}`,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    os: `${os.type()} ${os.release()} (${os.arch()})`,
+    tmpfs: `${os.tmpdir()} on ${fs}`,
+    node: process.version,
+  }
+}
+
+const started = new Date()
+console.log(`persist benchmarks — ${args.quick ? 'QUICK (tiny sizes, figures not meaningful)' : 'full run'}`)
+console.log(`${selected.length} workloads: ${selected.map((w) => w.id).join(', ')}\n`)
+
+const scratch = mkdtempSync(join(os.tmpdir(), 'persist-bench-results-'))
+const results = []
+for (const w of selected) {
+  console.log(`▶ ${w.id}: ${w.title}`)
+  const t0 = performance.now()
+  const resultPath = join(scratch, `${w.id}.json`)
+  const { code, signal } = await runWorker(w, resultPath)
+  const seconds = (performance.now() - t0) / 1000
+  if (code === 0 && existsSync(resultPath)) {
+    const res = JSON.parse(readFileSync(resultPath, 'utf8'))
+    res.seconds = seconds
+    results.push(res)
+    console.log(`\n${res.title}  (${seconds.toFixed(1)} s)`)
+    console.log(textTable(res))
+    for (const s of res.skipped) console.log(`  ${s.name}: ${s.reason}`)
+    for (const n of res.notes) console.log(`  note: ${n}`)
+    console.log('')
+  } else {
+    const why = signal ? `killed by ${signal}` : `exit code ${code}`
+    console.log(`  ✗ ${w.id} FAILED (${why}) after ${seconds.toFixed(1)} s\n`)
+    results.push({ id: w.id, title: w.title, failed: why, seconds })
+  }
+}
+rmSync(scratch, { recursive: true, force: true })
+
+// ---- report
+const plotDir = join(args.out, 'bench')
+mkdirSync(plotDir, { recursive: true })
+const machine = machineInfo()
+const versions = { ...(await ourVersions()), ...peerVersions() }
+const md = []
+md.push('# Benchmarks')
+md.push('')
+md.push(
+  `Generated by \`${args.quick ? 'node bench/run.mjs --quick' : 'pnpm bench'}\` on ${started.toISOString().replace('T', ' ').slice(0, 16)} UTC` +
+    `${args.quick ? ' — **quick mode: tiny sizes, the figures only show that every workload runs**' : ''}. ` +
+    'Every table was measured side by side in this one run: our layers and the peers, same machine, same files system. ' +
+    'Micro-benchmarks use tinybench with batched samples (median of batch means); the ratio column is *best peer ÷ this row* ' +
+    '(> 1 = faster than the fastest peer; for space and bytes written, smaller is better in the same way). ' +
+    'Rows marked *reference* (a plain in-memory object) are the physical floor, not a peer.',
+)
+md.push('')
+md.push('## Machine and versions')
+md.push('')
+md.push('| what | value |')
+md.push('| --- | --- |')
+for (const [k, v] of Object.entries(machine)) md.push(`| ${k} | ${v} |`)
+for (const [k, v] of Object.entries(versions)) md.push(`| ${k} | ${v} |`)
+md.push('')
+md.push('## Summary')
+md.push('')
+md.push('| workload | ours (best row) | best peer | ratio |')
+md.push('| --- | --- | --- | ---: |')
+for (const res of results) {
+  if (res.failed) {
+    md.push(`| ${res.title} | FAILED (${res.failed}) | | |`)
+    continue
+  }
+  const best = bestPeers(res)
+  const ci = best.findIndex((b) => b)
+  if (ci < 0) continue
+  let ours = null
+  for (const r of res.rows)
+    if (r.kind === 'ours' && typeof r.values[ci] === 'number' && (!ours || r.values[ci] < ours.values[ci]))
+      ours = r
+  const col = res.columns[ci]
+  const unit = col.unit ?? res.unit
+  md.push(
+    `| [${res.title}](#${res.id}) (${col.name}) | ${ours ? `${fmtNum(ours.values[ci])} ${unit} — ${ours.name}` : `not available yet${res.skipped.length ? `: ${res.skipped[0].reason}` : ''}`} | ${fmtNum(best[ci].value)} ${unit} — ${best[ci].name} | ${ours ? fmtRatio(best[ci].value / ours.values[ci]) : '–'} |`,
+  )
+}
+md.push('')
+for (const res of results) {
+  md.push(`<a id="${res.id}"></a>`)
+  md.push('')
+  md.push(`## ${res.title}`)
+  md.push('')
+  if (res.failed) {
+    md.push(`**FAILED** (${res.failed}); see the run's output.`)
+    md.push('')
+    continue
+  }
+  if (res.description) md.push(res.description, '')
+  md.push(mdTable(res))
+  md.push('')
+  const noted = res.rows.filter((r) => r.note)
+  if (noted.length) {
+    for (const r of noted) md.push(`- *${r.name}*: ${r.note}`)
+    md.push('')
+  }
+  for (const s of res.skipped) md.push(`- **${s.name}**: ${s.reason}`)
+  for (const n of res.notes) md.push(`- ${n}`)
+  if (res.skipped.length || res.notes.length) md.push('')
+  try {
+    const svg = await plotResult(res)
+    if (svg) {
+      const file = join(plotDir, `${res.id}.svg`)
+      writeFileSync(file, svg)
+      md.push(`![${res.title}](${relative(args.out, file)})`)
+      md.push('')
+    }
+  } catch (e) {
+    md.push(`(plot failed: ${String(e?.message ?? e).split('\n')[0]})`, '')
+  }
+  md.push(`<sub>${res.seconds.toFixed(1)} s</sub>`)
+  md.push('')
+}
+const total = (Date.now() - started.getTime()) / 1000
+md.push(`Total run time: ${total.toFixed(0)} s.`)
+md.push('')
+const reportPath = join(args.out, 'benchmarks.md')
+writeFileSync(reportPath, md.join('\n'))
+const failed = results.filter((r) => r.failed)
+console.log(
+  `wrote ${relative(process.cwd(), reportPath) || reportPath} and ${relative(process.cwd(), plotDir) || plotDir}/*.svg`,
+)
+console.log(
+  `${results.length - failed.length} of ${selected.length} workloads completed in ${total.toFixed(0)} s${failed.length ? `; FAILED: ${failed.map((f) => f.id).join(', ')}` : ''}`,
+)
+process.exit(failed.length ? 1 : 0)

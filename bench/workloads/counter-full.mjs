@@ -1,0 +1,84 @@
+// Workload 1b: the counter with power-loss durability: a commit that returned
+// survives an OS crash. Peers: lmdb default (sync), SQLite WAL synchronous=FULL,
+// LevelDB put({ sync: true }), a JSON file rewritten atomically with fsync.
+import { join } from 'node:path'
+import { loadPager, loadPersist } from '../lib/ours.mjs'
+import { jsonFile, openLevel, openLmdb, openSqlite } from '../lib/peers.mjs'
+import { Result } from '../lib/result.mjs'
+import { ourCounterRows } from './counter-ours.mjs'
+
+export default {
+  async run(ctx) {
+    const N = ctx.quick ? 50 : 2000
+    const opt = ctx.quick
+      ? { batch: N, iterations: 1, time: 0, warmup: false }
+      : { batch: N, iterations: 3, time: 1000 }
+    const res = new Result({
+      id: 'counter-full',
+      title: 'Counter, each increment committed with power-loss durability',
+      description:
+        'Every increment is a transaction whose commit survives power loss once it returns (one fsync/fdatasync or more per commit). ' +
+        `Each sample is a batch of ${N.toLocaleString('en-US')} increments; the 10,000 column extrapolates the median.`,
+      columns: [
+        { name: 'per increment', unit: 'µs' },
+        { name: '10,000 increments', unit: 'ms', ratio: false },
+      ],
+      plot: { type: 'bar', column: 0, title: 'Durable committed increment (µs, log scale)' },
+    })
+    const add = (name, kind, m, note) => res.row(name, kind, [m.us, m.us * 10], note)
+
+    const persist = await loadPersist()
+    const pager = await loadPager()
+    await ourCounterRows(ctx, res, { persist, pager, durability: 'full', opt, add, N })
+
+    {
+      const db = openLmdb(ctx.tmp, { sync: true })
+      db.putSync('x', 0)
+      const m = await ctx.measure(
+        'lmdb sync',
+        () => db.transactionSync(() => db.putSync('x', db.get('x') + 1)),
+        opt,
+      )
+      add('lmdb (default: sync)', 'peer', m, 'transactionSync(get + putSync)')
+      await db.close()
+    }
+    {
+      const db = openSqlite(ctx.tmp, { synchronous: 'FULL' })
+      db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)')
+      db.prepare("INSERT INTO kv VALUES ('x', 0)").run()
+      const inc = db.prepare("UPDATE kv SET v = v + 1 WHERE k = 'x'")
+      const m = await ctx.measure('sqlite WAL FULL', () => inc.run(), opt)
+      add('better-sqlite3 (WAL, synchronous=FULL)', 'peer', m, 'UPDATE kv SET v = v + 1 (autocommit)')
+      db.close()
+    }
+    {
+      const db = await openLevel(ctx.tmp)
+      await db.put('x', '0')
+      const m = await ctx.measure(
+        'classic-level sync',
+        async () => {
+          const v = Number(await db.get('x'))
+          await db.put('x', String(v + 1), { sync: true })
+        },
+        opt,
+      )
+      add('classic-level (put sync: true)', 'peer', m, 'await get + await put')
+      await db.close()
+    }
+    {
+      const f = jsonFile(join(ctx.tmp, 'counter.json'), { fsync: true })
+      const data = { x: 0 }
+      f.write(data)
+      const m = await ctx.measure(
+        'json fsync',
+        () => {
+          data.x += 1
+          f.write(data)
+        },
+        opt,
+      )
+      add('JSON file, atomic rewrite + fsync', 'peer', m, 'write tmp, fsync, rename (no directory fsync)')
+    }
+    return res
+  },
+}
