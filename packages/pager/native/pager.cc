@@ -1,7 +1,61 @@
-// pager.cc — placeholder: the implementation lands with issue 4.
+// pager.cc — the page manager of @persist/pager (see pager.h for the API manual and
+// include/persist_format.h / FORMAT.md for the bytes).
+//
+// Invariants (cited in the code as I1, I2, ...)
+// ---------------------------------------------------------------------------
+//  I1  The base address never moves: one PROT_NONE reservation of max_size bytes is
+//      made at open; the file is mapped MAP_SHARED|MAP_FIXED at its start and
+//      re-mapped over the same range when it grows. mapped_ >= hd_page_count*4096
+//      after every begin() and every growth; mapped_ <= file size always.
+//  I2  The file is never truncated, so a mapping never exceeds the file (no SIGBUS).
+//  I3  Every byte the pager changes inside a transaction is journaled (undo image in
+//      the file) before it is changed, except: bytes of fresh pages (allocated since
+//      the latest savepoint), bits of pages >= hd_page_count (don't care), the lock
+//      area and hd_jr_entries (never restored).
+//  I4  Journal entry append order: entry header + data first, then a release store of
+//      hd_jr_entries += 1. A reader of the journal (rollback, recovery) trusts only the
+//      first hd_jr_entries entries.
+//  I5  Rollback applies entries newest first and after applying entry i stores
+//      hd_jr_entries = i - 1. So a crash during rollback leaves a shorter, still
+//      valid journal: recovery is idempotent. An entry never restores hd_jr_entries.
+//  I6  Entries are packed from byte 32 of a chunk; an entry never crosses a chunk.
+//      A zero je_len (terminator) or fewer than 16 bytes left means "continue at
+//      jc_next". The last PST_JR_RESERVE bytes of a chunk are used only by the
+//      journal's own allocation of the next chunk.
+//  I7  Page frees are deferred to commit, so fresh pages were never live at
+//      transaction (or savepoint) start and need no undo image.
+//  I8  The commit point is one release store hd_jr_entries = 0. Everything written
+//      before it (including hd_txid += 1) is undone by recovery if the process dies
+//      before it; nothing after it needs undoing.
+//  I9  Pages of the pager itself (page 0, map chunks, journal chunks) are allocated
+//      runs that free_pages() and will_write() refuse.
+//  I10 Every page number and offset read from the file is range-checked before it is
+//      dereferenced (no file content may cause SIGSEGV/SIGBUS).
+//  I11 The line set and the fresh set only ever suppress journaling of bytes whose
+//      undo image is already in the journal after the latest savepoint, or that are
+//      fresh; clearing them is always safe (re-journaling is harmless, I5).
 #include "pager.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstring>
+#include <map>
+
 namespace persist {
+
 const char* error_code_name(Code c) {
   switch (c) {
     case Code::CORRUPT: return "PERSIST_CORRUPT";
@@ -21,4 +75,1223 @@ const char* error_code_name(Code c) {
   }
   return "PERSIST_UNKNOWN";
 }
+
+namespace {
+
+constexpr uint64_t kPage = PST_PAGE_SIZE;
+constexpr uint64_t kLine = 64;                                    // journal granularity, bytes
+constexpr uint64_t kChunkBytes = PST_JOURNAL_CHUNK_PAGES * kPage;  // 65536
+constexpr uint64_t kChunkHdr = sizeof(pst_journal_chunk);          // 32
+constexpr uint64_t kEntryHdr = sizeof(pst_journal_entry);          // 16
+// Bytes at the end of every chunk kept for journaling the allocation of the next
+// chunk (I6): header image 272 + map lines <= 2*(16+128) + jc_next 24 + terminator 16.
+constexpr uint64_t kJrReserve = 1024;
+constexpr uint64_t kHdrJournalBytes = 256;  // header bytes [0,256) journaled as one image
+constexpr uint64_t kJrEntriesOff = offsetof(pst_header, hd_jr_entries);
+constexpr uint64_t kMapHalf = PST_MAP_CHUNK_PAGES * kPage / 2;  // bytes per bitmap (32768)
+constexpr uint64_t kNone = UINT64_MAX;
+
+static_assert(kChunkBytes - kChunkHdr - kJrReserve > 4096, "a chunk holds a page image");
+static_assert(sizeof(pthread_mutex_t) <= sizeof(((pst_lock*)nullptr)->lk_mutex), "mutex fits lk_mutex");
+static_assert(kJrEntriesOff == 64, "hd_jr_entries");
+static_assert(offsetof(pst_header, hd_lock) >= kHdrJournalBytes, "lock area is outside the journaled header");
+
+inline uint64_t pad8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
+
+std::string errno_text(int e) { return std::string(strerror(e)); }
+
+uint64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+// Open-addressing hash set of u64 keys with O(1) clear (generation stamps). Used for
+// the journaled 64-byte line numbers of the current transaction (I11).
+class LineSet {
+ public:
+  LineSet() { slots_.resize(1024); }
+  bool contains(uint64_t k) const {
+    size_t mask = slots_.size() - 1;
+    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.gen != gen_) return false;
+      if (s.key == k) return true;
+    }
+  }
+  void insert(uint64_t k) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    size_t mask = slots_.size() - 1;
+    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.gen != gen_) {
+        s.gen = gen_;
+        s.key = k;
+        ++count_;
+        return;
+      }
+      if (s.key == k) return;
+    }
+  }
+  void clear() {
+    if (count_ == 0) return;
+    count_ = 0;
+    if (slots_.size() > (1u << 16)) {  // a big transaction: give the memory back
+      slots_.assign(1024, Slot{});
+      gen_ = 1;
+      return;
+    }
+    if (++gen_ == 0) {  // wrapped: reset stamps so stale slots cannot match
+      for (Slot& s : slots_) s.gen = 0;
+      gen_ = 1;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t gen = 0;
+  };
+  static size_t hash(uint64_t k) { return size_t((k * 0x9E3779B97F4A7C15ull) >> 17); }
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    uint32_t g = gen_;
+    count_ = 0;
+    for (const Slot& s : old)
+      if (s.gen == g) insert(s.key);
+  }
+  std::vector<Slot> slots_;
+  uint32_t gen_ = 1;
+  size_t count_ = 0;
+};
+
+}  // namespace
+
+struct Pager::Impl {
+  std::string path;
+  OpenOptions opts;
+  int fd = -1;
+  bool file_ro = false;  // O_RDONLY + PROT_READ: no lock, no writes
+  bool closed = false;
+  uint8_t* base = nullptr;
+  uint64_t reserve = 0;  // bytes reserved (I1)
+  uint64_t mapped = 0;   // bytes mapped (I1)
+  uint32_t map_gen = 1;
+
+  // transaction state
+  bool in_txn = false;
+  bool locked = false;     // holds lk_mutex
+  bool wrote = false;      // anything changed in this transaction
+  bool hdr_journaled = false;  // header image [0,256) journaled since the latest savepoint
+  uint64_t last_txid = 0;  // hd_txid seen at the end of our latest transaction
+  uint64_t jr_chunk = 0;   // page of the chunk the next entry goes to
+  uint64_t jr_off = 0;     // byte offset in that chunk of the next entry
+  uint64_t jr_count = 0;   // mirror of hd_jr_entries while we hold the lock
+  bool jr_allocating = false;  // allocating the next journal chunk: may use the reserve (I6)
+  std::vector<uint64_t> deferred;     // run starts freed in this transaction (I7)
+  std::map<uint64_t, uint64_t> fresh;  // fresh runs: start page -> end page (exclusive)
+  LineSet lines;
+  std::vector<uint64_t> jchunks;  // pages of the journal chunk chain (refreshed per txn)
+
+  pst_header* hdr() const { return reinterpret_cast<pst_header*>(base); }
+  uint64_t page_count() const { return __atomic_load_n(&hdr()->hd_page_count, __ATOMIC_ACQUIRE); }
+
+  // ---- errors -------------------------------------------------------------
+  [[noreturn]] void fail(Code c, const std::string& m) const { throw Error(c, m); }
+  void need_open() const {
+    if (closed) fail(Code::CLOSED, "the store " + path + " is closed; open it again to use it");
+  }
+  void need_txn() const {
+    need_open();
+    if (!in_txn) fail(Code::TXN, "no transaction is active: call begin() first (or use transaction(fn))");
+  }
+  void need_write() const {
+    need_txn();
+    if (opts.readonly || file_ro)
+      fail(Code::READONLY, "the store " + path + " was opened read-only; open it without readonly to change it");
+  }
+
+  // ---- page map -----------------------------------------------------------
+  uint8_t* map_alloc_byte(uint64_t page) const {
+    return base + PST_MAP_PAGE(page / PST_MAP_SPAN) * kPage + (page % PST_MAP_SPAN) / 8;
+  }
+  uint8_t* map_start_byte(uint64_t page) const { return map_alloc_byte(page) + kMapHalf; }
+  bool is_alloc(uint64_t page) const { return (*map_alloc_byte(page) >> (page & 7)) & 1; }
+  bool is_start(uint64_t page) const { return (*map_start_byte(page) >> (page & 7)) & 1; }
+  static void set_bit(uint8_t* b, uint64_t page, bool v) {
+    uint8_t m = uint8_t(1u << (page & 7));
+    *b = v ? uint8_t(*b | m) : uint8_t(*b & ~m);
+  }
+  static bool is_map_page(uint64_t page) {
+    uint64_t k = page / PST_MAP_SPAN;
+    uint64_t first = PST_MAP_PAGE(k);
+    return page >= first && page < first + PST_MAP_CHUNK_PAGES;
+  }
+  bool is_journal_page(uint64_t page) const {
+    for (uint64_t c : jchunks)
+      if (page >= c && page < c + PST_JOURNAL_CHUNK_PAGES) return true;
+    return false;
+  }
+  // True if [p0, p1] (inclusive) touches a page of the pager itself (I9).
+  bool touches_own(uint64_t p0, uint64_t p1) const {
+    if (p0 == 0) return true;
+    for (uint64_t k = p0 / PST_MAP_SPAN; k <= p1 / PST_MAP_SPAN; ++k) {
+      uint64_t first = PST_MAP_PAGE(k);
+      if (p0 < first + PST_MAP_CHUNK_PAGES && p1 >= first) return true;
+    }
+    for (uint64_t c : jchunks)
+      if (p0 < c + PST_JOURNAL_CHUNK_PAGES && p1 >= c) return true;
+    return false;
+  }
+
+  // Length of the run starting at `page` (caller checked it is an allocated run start).
+  uint64_t run_len_from(uint64_t page) const {
+    uint64_t count = page_count();
+    uint64_t p = page + 1;
+    while (p < count) {
+      // Skip 8 pages at a time when the whole byte is "allocated, not a start".
+      if ((p & 7) == 0 && p + 8 <= count && *map_alloc_byte(p) == 0xFF && *map_start_byte(p) == 0) {
+        p += 8;
+        continue;
+      }
+      if (!is_alloc(p) || is_start(p)) break;
+      ++p;
+    }
+    return p - page;
+  }
+
+  // First-fit: the lowest page >= hd_free_hint starting n free pages below
+  // hd_page_count, or kNone. *trail gets the first page of the free tail of the store
+  // (== page_count when the last page is allocated), used to size growth.
+  uint64_t find_free(uint64_t n, uint64_t* trail) const {
+    uint64_t count = page_count();
+    uint64_t p = std::min(hdr()->hd_free_hint, count);
+    uint64_t run = 0, run_start = p;
+    while (p < count) {
+      if ((p & 7) == 0 && p + 8 <= count) {
+        uint8_t b = *map_alloc_byte(p);
+        if (b == 0xFF) {
+          run = 0;
+          p += 8;
+          run_start = p;
+          continue;
+        }
+        if (b == 0 && run + 8 <= n) {
+          if (run == 0) run_start = p;
+          run += 8;
+          p += 8;
+          if (run >= n) return run_start;
+          continue;
+        }
+      }
+      if (is_alloc(p)) {
+        run = 0;
+        run_start = p + 1;
+      } else {
+        if (run == 0) run_start = p;
+        if (++run >= n) return run_start;
+      }
+      ++p;
+    }
+    *trail = run == 0 ? count : run_start;
+    return kNone;
+  }
+
+  // ---- journal --------------------------------------------------------------
+  pst_journal_chunk* chunk_at(uint64_t page) const { return reinterpret_cast<pst_journal_chunk*>(base + page * kPage); }
+
+  bool chunk_ok(uint64_t page, uint64_t count) const {  // I10
+    return page >= PST_FIRST_JOURNAL_PAGE && page < count && count - page >= PST_JOURNAL_CHUNK_PAGES &&
+           (page + PST_JOURNAL_CHUNK_PAGES) * kPage <= mapped && chunk_at(page)->jc_magic == PST_JOURNAL_MAGIC &&
+           chunk_at(page)->jc_pages == PST_JOURNAL_CHUNK_PAGES;
+  }
+
+  // Walks the chunk chain into jchunks. Throws CORRUPT on a bad chain.
+  void load_chain() {
+    jchunks.clear();
+    uint64_t count = page_count();
+    uint64_t c = hdr()->hd_jr_first;
+    uint64_t limit = count / PST_JOURNAL_CHUNK_PAGES + 1;
+    while (c != 0) {
+      if (!chunk_ok(c, count) || jchunks.size() > limit)
+        fail(Code::CORRUPT, "the journal chain of " + path + " is damaged (chunk at page " + std::to_string(c) +
+                                "); the store cannot be recovered automatically");
+      jchunks.push_back(c);
+      c = chunk_at(c)->jc_next;
+    }
+    if (jchunks.empty()) fail(Code::CORRUPT, "the journal of " + path + " is missing (hd_jr_first = 0)");
+  }
+
+  struct EntryPos {
+    uint64_t chunk, off;  // chunk page, byte offset of the entry header in the chunk
+  };
+
+  // Reads the positions of the first `n` entries of the journal, validating every one
+  // (I10). Throws CORRUPT.
+  std::vector<EntryPos> collect_entries(uint64_t n) const {
+    std::vector<EntryPos> out;
+    out.reserve(size_t(std::min<uint64_t>(n, 1u << 20)));
+    uint64_t count = page_count();
+    uint64_t c = hdr()->hd_jr_first;
+    uint64_t pos = kChunkHdr;
+    uint64_t hops = 0, max_hops = count / PST_JOURNAL_CHUNK_PAGES + 1;
+    auto bad = [&](const std::string& why) {
+      fail(Code::CORRUPT, "the journal of " + path + " is damaged (" + why + " at entry " + std::to_string(out.size() + 1) +
+                              " of " + std::to_string(n) + "); the store cannot be recovered automatically");
+    };
+    if (!chunk_ok(c, count)) bad("bad first chunk");
+    for (uint64_t i = 1; i <= n; ++i) {
+      const pst_journal_entry* e = nullptr;
+      if (pos + kEntryHdr <= kChunkBytes) e = reinterpret_cast<const pst_journal_entry*>(base + c * kPage + pos);
+      if (e == nullptr || e->je_len == 0) {
+        c = chunk_at(c)->jc_next;
+        if (++hops > max_hops || !chunk_ok(c, count)) bad("bad chunk chain");
+        pos = kChunkHdr;
+        e = reinterpret_cast<const pst_journal_entry*>(base + c * kPage + pos);
+      }
+      if (e->je_seq != uint32_t(i)) bad("sequence number " + std::to_string(e->je_seq));
+      if (e->je_len == 0 || pos + kEntryHdr + e->je_len > kChunkBytes) bad("bad length");
+      uint64_t end = e->je_off + e->je_len;
+      if (end < e->je_off || end > mapped) bad("offset outside the store");
+      if (e->je_off < kPage && end > kHdrJournalBytes) bad("entry covers the lock area");
+      out.push_back({c, pos});
+      pos += kEntryHdr + pad8(e->je_len);
+    }
+    return out;
+  }
+
+  // Undo entries newest first down to (excluding) entry `keep` (I5). Returns the
+  // position after entry `keep`.
+  void rollback_entries(uint64_t keep) {
+    uint64_t n = __atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE);
+    std::vector<EntryPos> pos = collect_entries(n);
+    for (uint64_t i = n; i > keep; --i) {
+      const EntryPos& p = pos[i - 1];
+      const pst_journal_entry* e = reinterpret_cast<const pst_journal_entry*>(base + p.chunk * kPage + p.off);
+      const uint8_t* data = reinterpret_cast<const uint8_t*>(e + 1);
+      uint64_t off = e->je_off, len = e->je_len;
+      if (off < kJrEntriesOff + 8 && off + len > kJrEntriesOff) {
+        // Never restore hd_jr_entries (I5): copy around it.
+        uint64_t a = kJrEntriesOff - std::min(off, kJrEntriesOff);
+        if (off < kJrEntriesOff) std::memcpy(base + off, data, a);
+        uint64_t b0 = kJrEntriesOff + 8;
+        if (off + len > b0) {
+          uint64_t skip = b0 > off ? b0 - off : 0;
+          std::memcpy(base + off + skip, data + skip, len - skip);
+        }
+      } else {
+        std::memcpy(base + off, data, len);
+      }
+      __atomic_store_n(&hdr()->hd_jr_entries, i - 1, __ATOMIC_RELEASE);  // I5
+    }
+    if (keep == 0) {
+      jr_chunk = hdr()->hd_jr_first;
+      jr_off = kChunkHdr;
+    } else {
+      const EntryPos& p = pos[keep - 1];
+      const pst_journal_entry* e = reinterpret_cast<const pst_journal_entry*>(base + p.chunk * kPage + p.off);
+      jr_chunk = p.chunk;
+      jr_off = p.off + kEntryHdr + pad8(e->je_len);
+    }
+    jr_count = keep;
+  }
+
+  // Moves the writer to the next chunk, allocating it if the chain ends here (I6).
+  void next_chunk() {
+    pst_journal_chunk* cur = chunk_at(jr_chunk);
+    uint64_t next = cur->jc_next;
+    if (next == 0) {
+      assert(!jr_allocating);
+      jr_allocating = true;
+      try {
+        next = alloc_run(PST_JOURNAL_CHUNK_PAGES);
+      } catch (...) {
+        jr_allocating = false;
+        throw;
+      }
+      pst_journal_chunk* nc = chunk_at(next);  // fresh pages: no undo needed (I3)
+      nc->jc_magic = PST_JOURNAL_MAGIC;
+      nc->jc_next = 0;
+      nc->jc_pages = PST_JOURNAL_CHUNK_PAGES;
+      nc->jc_reserved = 0;
+      uint64_t link = jr_chunk * kPage + offsetof(pst_journal_chunk, jc_next);
+      append_entry(link, 8);  // exact 8 bytes: never the entries sharing the line (I5)
+      cur->jc_next = next;
+      jr_allocating = false;
+      jchunks.push_back(next);
+    } else if (!chunk_ok(next, page_count())) {
+      fail(Code::CORRUPT, "the journal chain of " + path + " is damaged (chunk at page " + std::to_string(next) + ")");
+    }
+    if (jr_off + kEntryHdr <= kChunkBytes) std::memset(base + jr_chunk * kPage + jr_off, 0, kEntryHdr);  // terminator (I6)
+    jr_chunk = next;
+    jr_off = kChunkHdr;
+  }
+
+  // Saves the bytes [off, off+len) as undo entries (I3, I4).
+  void append_entry(uint64_t off, uint64_t len) {
+    while (len > 0) {
+      uint64_t limit = kChunkBytes - (jr_allocating ? 0 : kJrReserve);
+      uint64_t avail = limit > jr_off + kEntryHdr ? limit - jr_off - kEntryHdr : 0;
+      if (avail < std::min<uint64_t>(len, kLine)) {
+        if (jr_allocating)
+          fail(Code::CORRUPT, "internal error: the journal reserve is exhausted (please report)");
+        next_chunk();
+        continue;
+      }
+      uint64_t piece = std::min(len, avail & ~uint64_t(7));
+      auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
+      e->je_off = off;
+      e->je_len = uint32_t(piece);
+      e->je_seq = uint32_t(jr_count + 1);
+      std::memcpy(e + 1, base + off, piece);
+      jr_off += kEntryHdr + pad8(piece);
+      __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
+      off += piece;
+      len -= piece;
+    }
+  }
+
+  void journal_header() {
+    if (hdr_journaled) return;
+    append_entry(0, kHdrJournalBytes);
+    hdr_journaled = true;
+  }
+
+  bool page_fresh(uint64_t page) const {
+    if (fresh.empty()) return false;
+    auto it = fresh.upper_bound(page);
+    if (it == fresh.begin()) return false;
+    --it;
+    return page < it->second;
+  }
+  void add_fresh(uint64_t page, uint64_t n) { fresh[page] = page + n; }
+
+  // Journals the 64-byte lines covering [off, off+len) that are neither journaled
+  // since the latest savepoint nor in fresh pages (I3, I11). Consecutive lines
+  // become one entry.
+  void journal_lines(uint64_t off, uint64_t len) {
+    uint64_t l0 = off / kLine, l1 = (off + len - 1) / kLine;
+    uint64_t run0 = 0, runn = 0;
+    uint64_t fresh_page = kNone, stale_page = kNone;
+    for (uint64_t l = l0; l <= l1; ++l) {
+      if (lines.contains(l)) {
+        if (runn) append_entry(run0 * kLine, runn * kLine), runn = 0;
+        continue;
+      }
+      lines.insert(l);
+      uint64_t pg = l * kLine / kPage;
+      bool fr;
+      if (pg == fresh_page) fr = true;
+      else if (pg == stale_page) fr = false;
+      else if ((fr = page_fresh(pg))) fresh_page = pg;
+      else stale_page = pg;
+      if (fr) {
+        if (runn) append_entry(run0 * kLine, runn * kLine), runn = 0;
+        continue;
+      }
+      if (runn == 0) run0 = l;
+      ++runn;
+    }
+    if (runn) append_entry(run0 * kLine, runn * kLine);
+  }
+
+  // Marks [page, page+n) allocated (first page a run start) or free; journaled.
+  void mark(uint64_t page, uint64_t n, bool alloc) {
+    uint8_t* a0 = map_alloc_byte(page);
+    uint8_t* a1 = map_alloc_byte(page + n - 1);
+    journal_lines(uint64_t(a0 - base), uint64_t(a1 - a0) + 1);
+    journal_lines(uint64_t(map_start_byte(page) - base), 1);
+    uint64_t p = page, end = page + n;
+    while (p < end) {
+      if ((p & 7) == 0 && p + 8 <= end) {
+        uint64_t bytes = (end - p) / 8;
+        std::memset(map_alloc_byte(p), alloc ? 0xFF : 0, bytes);
+        std::memset(map_start_byte(p), 0, bytes);
+        p += bytes * 8;
+        continue;
+      }
+      set_bit(map_alloc_byte(p), p, alloc);
+      set_bit(map_start_byte(p), p, false);
+      ++p;
+    }
+    set_bit(map_start_byte(page), page, alloc);
+  }
+
+  // ---- growth -----------------------------------------------------------------
+  void map_to(uint64_t bytes) {  // I1
+    void* r = mmap(base, bytes, file_ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (r == MAP_FAILED) fail(Code::IO, "cannot map " + path + ": " + errno_text(errno));
+    if (bytes != mapped) {
+      mapped = bytes;
+      ++map_gen;
+    }
+  }
+
+  uint64_t file_size() const {
+    struct stat st;
+    if (fstat(fd, &st) != 0) fail(Code::IO, "cannot stat " + path + ": " + errno_text(errno));
+    return uint64_t(st.st_size);
+  }
+
+  // Extends the mapping to cover hd_page_count (another process grew the file).
+  bool sync_mapping() {
+    uint64_t count = page_count();
+    if (count * kPage <= mapped) return false;
+    if (count > reserve / kPage)
+      fail(Code::TOO_BIG, "the store " + path + " has grown to " + std::to_string(count * kPage) +
+                              " bytes, beyond maxSize (" + std::to_string(reserve) + "); open it with a larger maxSize");
+    if (count * kPage > file_size())
+      fail(Code::CORRUPT, "the store " + path + " is truncated: the header says " + std::to_string(count) +
+                              " pages but the file is shorter");
+    map_to(count * kPage);
+    return true;
+  }
+
+  // Grows the store to at least new_count pages (I1, I2). Journals the header.
+  void grow_to(uint64_t new_count) {
+    uint64_t old = page_count();
+    // A new 1 GiB range needs its map chunk at its first page (format).
+    for (uint64_t k = (old + PST_MAP_SPAN - 1) / PST_MAP_SPAN; k * PST_MAP_SPAN < new_count; ++k)
+      new_count = std::max<uint64_t>(new_count, k * PST_MAP_SPAN + PST_MAP_CHUNK_PAGES);
+    if (new_count > reserve / kPage)
+      fail(Code::TOO_BIG, "the store " + path + " would grow to " + std::to_string(new_count * kPage) +
+                              " bytes, beyond maxSize (" + std::to_string(reserve) + "); open it with a larger maxSize");
+    uint64_t need = new_count * kPage, have = file_size();
+    if (have < need) {
+      int e = posix_fallocate(fd, off_t(have), off_t(need - have));
+      if (e == ENOSPC || e == EDQUOT)
+        fail(Code::NOSPC, "no space left on the device to grow " + path + " to " + std::to_string(need) +
+                              " bytes; free some disk space (the transaction can still be aborted or committed without this allocation)");
+      if (e != 0) fail(Code::IO, "cannot grow " + path + ": " + errno_text(e));
+    }
+    if (need > mapped) map_to(need);
+    journal_header();
+    uint64_t chunk_pages = 0;
+    for (uint64_t p = old; p < new_count;) {
+      uint64_t k = p / PST_MAP_SPAN;
+      if (p == k * PST_MAP_SPAN && k > 0) {  // a fresh map chunk: zero it, own pages allocated
+        std::memset(base + PST_MAP_PAGE(k) * kPage, 0, PST_MAP_CHUNK_PAGES * kPage);
+        for (uint64_t i = 0; i < PST_MAP_CHUNK_PAGES; ++i) set_bit(map_alloc_byte(p + i), p + i, true);
+        set_bit(map_start_byte(p), p, true);
+        chunk_pages += PST_MAP_CHUNK_PAGES;
+        p += PST_MAP_CHUNK_PAGES;
+        continue;
+      }
+      // Pages beyond the old count: bits are "don't care", clear them (I3: no undo).
+      uint64_t end = std::min(new_count, (k + 1) * PST_MAP_SPAN);
+      while (p < end) {
+        if ((p & 7) == 0 && p + 8 <= end) {
+          uint64_t bytes = (end - p) / 8;
+          std::memset(map_alloc_byte(p), 0, bytes);
+          std::memset(map_start_byte(p), 0, bytes);
+          p += bytes * 8;
+          continue;
+        }
+        set_bit(map_alloc_byte(p), p, false);
+        set_bit(map_start_byte(p), p, false);
+        ++p;
+      }
+    }
+    hdr()->hd_free_pages += (new_count - old) - chunk_pages;
+    __atomic_store_n(&hdr()->hd_page_count, new_count, __ATOMIC_RELEASE);
+    wrote = true;
+  }
+
+  // Allocates n contiguous pages (journaled, fresh). Used by alloc_pages and by the
+  // journal itself.
+  uint64_t alloc_run(uint64_t n) {
+    if (n == 0) fail(Code::INVALID, "allocPages: the page count must be at least 1");
+    if (n > PST_MAP_SPAN - PST_MAP_CHUNK_PAGES)
+      fail(Code::TOO_BIG, "allocPages: " + std::to_string(n) + " pages is more than one run can hold (" +
+                              std::to_string(PST_MAP_SPAN - PST_MAP_CHUNK_PAGES) + " pages)");
+    for (;;) {
+      uint64_t trail = 0;
+      uint64_t p = find_free(n, &trail);
+      if (p != kNone) {
+        journal_header();
+        mark(p, n, true);
+        pst_header* h = hdr();
+        h->hd_free_pages -= n;
+        if (h->hd_free_hint == p) h->hd_free_hint = p + n;
+        add_fresh(p, n);
+        wrote = true;
+        return p;
+      }
+      uint64_t count = page_count();
+      uint64_t needed = trail + n - count;
+      grow_to(count + std::max<uint64_t>({needed, count / 8, 256}));
+    }
+  }
+
+  // ---- lock -------------------------------------------------------------------
+  pthread_mutex_t* mutex() const { return reinterpret_cast<pthread_mutex_t*>(hdr()->hd_lock.lk_mutex); }
+
+  void init_mutex() {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    std::memset(hdr()->hd_lock.lk_mutex, 0, sizeof(hdr()->hd_lock.lk_mutex));
+    int e = pthread_mutex_init(mutex(), &a);
+    pthread_mutexattr_destroy(&a);
+    if (e != 0) fail(Code::IO, "cannot initialise the lock of " + path + ": " + errno_text(e));
+    hdr()->hd_lock.lk_format = PST_LOCK_FORMAT;
+    hdr()->hd_lock.lk_owner_pid = 0;
+    hdr()->hd_lock.lk_watchers = 0;
+  }
+
+  // Takes lk_mutex; returns true if the previous holder died (EOWNERDEAD).
+  bool lock() {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = uint64_t(ts.tv_nsec) + uint64_t(opts.lock_timeout_ms % 1000) * 1000000ull;
+    ts.tv_sec += time_t(opts.lock_timeout_ms / 1000 + ns / 1000000000ull);
+    ts.tv_nsec = long(ns % 1000000000ull);
+    int e = pthread_mutex_timedlock(mutex(), &ts);
+    if (e == 0) return false;
+    if (e == EOWNERDEAD) return true;
+    if (e == ETIMEDOUT)
+      fail(Code::LOCKED, "timed out after " + std::to_string(opts.lock_timeout_ms) +
+                             " ms waiting for the lock of " + path + " held by pid " +
+                             std::to_string(__atomic_load_n(&hdr()->hd_lock.lk_owner_pid, __ATOMIC_RELAXED)) +
+                             "; retry later or raise lockTimeoutMs");
+    if (e == EDEADLK)
+      fail(Code::LOCKED, "this thread already holds the lock of " + path +
+                             " through another handle of the same file; commit or abort that transaction first");
+    if (e == ENOTRECOVERABLE)
+      fail(Code::CORRUPT, "the lock of " + path + " is not recoverable (a recovery failed); close every process using it and reopen");
+    fail(Code::IO, "cannot lock " + path + ": " + errno_text(e));
+  }
+  void unlock() {
+    if (!locked) return;
+    hdr()->hd_lock.lk_owner_pid = 0;
+    locked = false;
+    pthread_mutex_unlock(mutex());
+  }
+
+  void clear_txn_state() {
+    lines.clear();
+    fresh.clear();
+    deferred.clear();
+    hdr_journaled = false;
+    wrote = false;
+    jr_count = 0;
+    in_txn = false;
+  }
+
+  void frees_at_commit() {
+    for (uint64_t p : deferred) {
+      uint64_t n = run_len_from(p);
+      journal_header();
+      mark(p, n, false);
+      hdr()->hd_free_pages += n;
+      if (p < hdr()->hd_free_hint) hdr()->hd_free_hint = p;
+    }
+    deferred.clear();
+  }
+
+  // After the commit point: frees journal chunks beyond the 4th, as its own tiny
+  // journaled step (I8: the chain must stay intact while entries may need it).
+  void trim_chain() {
+    if (jchunks.size() <= 4) return;
+    jr_chunk = hdr()->hd_jr_first;
+    jr_off = kChunkHdr;
+    jr_count = 0;
+    lines.clear();
+    fresh.clear();
+    hdr_journaled = false;
+    uint64_t keep_last = jchunks[3];
+    uint64_t link = keep_last * kPage + offsetof(pst_journal_chunk, jc_next);
+    append_entry(link, 8);
+    std::vector<uint64_t> drop(jchunks.begin() + 4, jchunks.end());
+    chunk_at(keep_last)->jc_next = 0;
+    jchunks.resize(4);
+    for (uint64_t p : drop) {
+      journal_header();
+      mark(p, PST_JOURNAL_CHUNK_PAGES, false);
+      hdr()->hd_free_pages += PST_JOURNAL_CHUNK_PAGES;
+      if (p < hdr()->hd_free_hint) hdr()->hd_free_hint = p;
+    }
+    __atomic_store_n(&hdr()->hd_jr_entries, 0, __ATOMIC_RELEASE);  // I8
+  }
+
+  // Rolls back a journal left by a dead holder (or found by the first opener).
+  bool recover_if_needed() {
+    if (__atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE) == 0) return false;
+    rollback_entries(0);
+    return true;
+  }
+};
+
+// ============================================================================
+
+Pager::Pager() : impl_(new Impl) {}
+Pager::~Pager() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+namespace {
+
+// Validates a header image read with pread (before anything is mapped). I10.
+void validate_header(const std::string& path, const pst_header& h, uint64_t fsize, uint64_t reserve) {
+  if (std::memcmp(h.hd_magic, PST_MAGIC_BYTES, 8) != 0)
+    throw Error(Code::NOT_STORE, path + " is not a persist store (bad magic number)");
+  if (h.hd_endian != PST_ENDIAN_MARK)
+    throw Error(Code::VERSION, path + " was written with a different byte order; it cannot be read on this machine");
+  if (h.hd_format > PST_FORMAT_VERSION)
+    throw Error(Code::VERSION, path + " has format version " + std::to_string(h.hd_format) +
+                                   " but this library reads up to " + std::to_string(PST_FORMAT_VERSION) +
+                                   "; upgrade @persist/pager");
+  if (h.hd_format == 0) throw Error(Code::CORRUPT, path + " has format version 0 (damaged header)");
+  if (h.hd_page_size != PST_PAGE_SIZE)
+    throw Error(Code::VERSION, path + " uses " + std::to_string(h.hd_page_size) + "-byte pages; this library needs 4096");
+  if (h.hd_page_count < PST_INITIAL_PAGES)
+    throw Error(Code::CORRUPT, path + " is damaged: page count " + std::to_string(h.hd_page_count) + " is too small");
+  if (h.hd_page_count > fsize / PST_PAGE_SIZE)
+    throw Error(Code::CORRUPT, path + " is truncated: the header says " + std::to_string(h.hd_page_count) +
+                                   " pages but the file has " + std::to_string(fsize / PST_PAGE_SIZE));
+  if (h.hd_page_count > reserve / PST_PAGE_SIZE)
+    throw Error(Code::TOO_BIG, path + " is " + std::to_string(h.hd_page_count * PST_PAGE_SIZE) +
+                                   " bytes, more than maxSize (" + std::to_string(reserve) + "); open it with a larger maxSize");
+  if (h.hd_jr_first < PST_FIRST_JOURNAL_PAGE || h.hd_jr_first + PST_JOURNAL_CHUNK_PAGES > h.hd_page_count)
+    throw Error(Code::CORRUPT, path + " is damaged: journal page " + std::to_string(h.hd_jr_first) + " is out of range");
+}
+
+// Writes a complete new store to fd (header + map chunk 0 + journal chunk 0).
+void write_new_store(int fd, const std::string& path) {
+  std::vector<uint8_t> img(PST_INITIAL_PAGES * PST_PAGE_SIZE, 0);
+  auto* h = reinterpret_cast<pst_header*>(img.data());
+  std::memcpy(h->hd_magic, PST_MAGIC_BYTES, 8);
+  h->hd_format = PST_FORMAT_VERSION;
+  h->hd_endian = PST_ENDIAN_MARK;
+  h->hd_page_size = PST_PAGE_SIZE;
+  h->hd_page_count = PST_INITIAL_PAGES;
+  h->hd_free_pages = 0;
+  h->hd_free_hint = PST_INITIAL_PAGES;
+  h->hd_jr_first = PST_FIRST_JOURNAL_PAGE;
+  h->hd_created_ms = now_ms();
+  h->hd_lock.lk_format = PST_LOCK_FORMAT;
+  uint8_t* amap = img.data() + PST_PAGE_SIZE;
+  uint8_t* smap = amap + PST_MAP_CHUNK_PAGES * PST_PAGE_SIZE / 2;
+  for (uint64_t p = 0; p < PST_INITIAL_PAGES; ++p) amap[p / 8] |= uint8_t(1u << (p % 8));
+  smap[0] |= 1;                                           // page 0
+  smap[0] |= 2;                                           // map chunk 0 at page 1
+  smap[PST_FIRST_JOURNAL_PAGE / 8] |= uint8_t(1u << (PST_FIRST_JOURNAL_PAGE % 8));  // journal chunk 0
+  auto* jc = reinterpret_cast<pst_journal_chunk*>(img.data() + PST_FIRST_JOURNAL_PAGE * PST_PAGE_SIZE);
+  jc->jc_magic = PST_JOURNAL_MAGIC;
+  jc->jc_next = 0;
+  jc->jc_pages = PST_JOURNAL_CHUNK_PAGES;
+  size_t done = 0;
+  while (done < img.size()) {
+    ssize_t w = pwrite(fd, img.data() + done, img.size() - done, off_t(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      throw Error(e == ENOSPC ? Code::NOSPC : Code::IO, "cannot write the new store " + path + ": " + errno_text(e));
+    }
+    done += size_t(w);
+  }
+  if (fsync(fd) != 0) throw Error(Code::IO, "cannot sync the new store " + path + ": " + errno_text(errno));
+}
+
+int open_errno_code(int e, Code* c) {
+  switch (e) {
+    case EACCES:
+    case EPERM:
+    case EROFS: *c = Code::PERM; break;
+    case ENOENT: *c = Code::NOT_FOUND; break;
+    case EISDIR: *c = Code::INVALID; break;
+    case ENOSPC: *c = Code::NOSPC; break;
+    default: *c = Code::IO;
+  }
+  return e;
+}
+
+// Creates `path` atomically: a complete store is written to a temporary file and
+// linked into place, so no other process ever sees a half-written store. Returns
+// false if someone else created it first.
+bool create_store(const std::string& path, uint32_t mode) {
+  std::string tmp = path + ".creating." + std::to_string(getpid()) + "." + std::to_string(now_ms());
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    Code c;
+    int e = open_errno_code(errno, &c);
+    throw Error(c, "cannot create " + path + ": " + errno_text(e));
+  }
+  try {
+    write_new_store(fd, path);
+  } catch (...) {
+    ::close(fd);
+    unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  int r = link(tmp.c_str(), path.c_str());
+  int e = errno;
+  unlink(tmp.c_str());
+  if (r == 0) return true;
+  if (e == EEXIST) return false;
+  Code c;
+  open_errno_code(e, &c);
+  throw Error(c, "cannot create " + path + ": " + errno_text(e));
+}
+
+}  // namespace
+
+std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& opts) {
+  if (opts.durability == Durability::FULL)
+    throw Error(Code::UNSUPPORTED, "durability 'full' is not available yet (issue 10); use 'process'");
+  if (opts.max_size < PST_INITIAL_PAGES * PST_PAGE_SIZE || opts.max_size > (uint64_t(1) << 46))
+    throw Error(Code::INVALID, "maxSize must be between " + std::to_string(PST_INITIAL_PAGES * PST_PAGE_SIZE) +
+                                   " bytes and 64 TiB");
+  std::unique_ptr<Pager> pg(new Pager());
+  Impl& m = *pg->impl_;
+  m.path = path;
+  m.opts = opts;
+  m.reserve = (opts.max_size + PST_PAGE_SIZE - 1) / PST_PAGE_SIZE * PST_PAGE_SIZE;
+
+  // 1. open the file (creating it atomically if asked)
+  for (int attempt = 0;; ++attempt) {
+    m.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (m.fd >= 0) break;
+    int e = errno;
+    if ((e == EACCES || e == EROFS || e == EPERM) && opts.readonly) {
+      m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (m.fd >= 0) {
+        m.file_ro = true;
+        break;
+      }
+      e = errno;
+    }
+    if (e == ENOENT && opts.create && !opts.readonly && attempt < 3) {
+      create_store(path, opts.mode);
+      continue;
+    }
+    Code c;
+    open_errno_code(e, &c);
+    if (c == Code::NOT_FOUND)
+      throw Error(c, path + " does not exist" + std::string(opts.readonly || !opts.create ? " (create is false or readonly is set)" : ""));
+    if (c == Code::PERM)
+      throw Error(c, "permission denied opening " + path + " for writing" +
+                         std::string(opts.readonly ? "" : "; open it with readonly: true to read it"));
+    if (c == Code::INVALID) throw Error(c, path + " is a directory, not a store file");
+    throw Error(c, "cannot open " + path + ": " + errno_text(e));
+  }
+  struct stat st;
+  if (fstat(m.fd, &st) != 0) throw Error(Code::IO, "cannot stat " + path + ": " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) throw Error(Code::INVALID, path + " is a directory, not a store file");
+  if (!S_ISREG(st.st_mode)) throw Error(Code::INVALID, path + " is not a regular file");
+  uint64_t fsize = uint64_t(st.st_size);
+
+  // 2. validate the header before mapping anything (I10)
+  pst_header h;
+  std::memset(&h, 0, sizeof h);
+  ssize_t got = pread(m.fd, &h, sizeof h, 0);
+  if (got < 0) throw Error(Code::IO, "cannot read " + path + ": " + errno_text(errno));
+  if (fsize < PST_PAGE_SIZE || size_t(got) < sizeof h) {
+    if (got >= 8 && std::memcmp(h.hd_magic, PST_MAGIC_BYTES, 8) == 0)
+      throw Error(Code::CORRUPT, path + " is truncated (" + std::to_string(fsize) + " bytes; a store has at least " +
+                                     std::to_string(PST_INITIAL_PAGES * PST_PAGE_SIZE) + ")");
+    throw Error(Code::NOT_STORE, path + " is not a persist store (" + std::to_string(fsize) + " bytes, no store header)");
+  }
+  validate_header(path, h, fsize, m.reserve);
+
+  // 3. reserve the address range (I1)
+  void* r = mmap(nullptr, m.reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED)
+    throw Error(Code::TOO_BIG, "cannot reserve " + std::to_string(m.reserve) + " bytes of address space for " + path +
+                                   " (" + errno_text(errno) + "); open it with a smaller maxSize");
+  m.base = static_cast<uint8_t*>(r);
+
+  // 4. first opener? (exclusive OFD lock on byte 0, LMDB pattern)
+  if (!m.file_ro) {
+    struct flock fl;
+    std::memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    bool first = fcntl(m.fd, F_OFD_SETLK, &fl) == 0;
+    if (first) {
+      // We are the only opener: the lock area may be stale (reboot, crash).
+      // Re-read the header under the lock.
+      if (pread(m.fd, &h, sizeof h, 0) != ssize_t(sizeof h)) throw Error(Code::IO, "cannot read " + path);
+      validate_header(path, h, pg->impl_->file_size(), m.reserve);
+      m.map_to(h.hd_page_count * PST_PAGE_SIZE);
+      m.init_mutex();
+      m.locked = false;
+      m.recover_if_needed();
+      fl.l_type = F_RDLCK;
+      if (fcntl(m.fd, F_OFD_SETLK, &fl) != 0) throw Error(Code::IO, "cannot downgrade the open lock on " + path + ": " + errno_text(errno));
+    } else {
+      fl.l_type = F_RDLCK;
+      while (fcntl(m.fd, F_OFD_SETLKW, &fl) != 0) {
+        if (errno != EINTR) throw Error(Code::IO, "cannot lock " + path + ": " + errno_text(errno));
+      }
+    }
+  }
+  // 5. map what the header says now (an initialiser may have changed it)
+  if (pread(m.fd, &h, sizeof h, 0) != ssize_t(sizeof h)) throw Error(Code::IO, "cannot read " + path);
+  validate_header(path, h, m.file_size(), m.reserve);
+  if (h.hd_page_count * PST_PAGE_SIZE > m.mapped) m.map_to(h.hd_page_count * PST_PAGE_SIZE);
+  m.last_txid = m.hdr()->hd_txid;
+  m.load_chain();
+  return pg;
+}
+
+void Pager::close() {
+  uint8_t* b = nullptr;
+  uint64_t n = 0;
+  close_keep_address_range(&b, &n);
+  if (b) munmap(b, n);
+}
+
+void Pager::close_keep_address_range(uint8_t** out_base, uint64_t* out_bytes) {
+  Impl& m = *impl_;
+  *out_base = nullptr;
+  *out_bytes = 0;
+  if (m.closed) return;
+  if (m.in_txn) {
+    try {
+      abort();
+    } catch (...) {
+      m.unlock();
+    }
+  }
+  m.closed = true;
+  if (m.base) {
+    if (m.mapped > 0) {
+      // Stale views must never fault: anonymous zero pages over the file range.
+      void* r = mmap(m.base, m.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+      if (r == MAP_FAILED) munmap(m.base, m.mapped);  // cannot happen in practice; never keep the file mapped
+    }
+    if (m.reserve > m.mapped) munmap(m.base + m.mapped, m.reserve - m.mapped);
+    *out_base = m.base;
+    *out_bytes = m.mapped;
+  }
+  m.base = nullptr;
+  if (m.fd >= 0) ::close(m.fd);
+  m.fd = -1;
+}
+
+bool Pager::closed() const { return impl_->closed; }
+uint8_t* Pager::base() const { return impl_->base; }
+uint64_t Pager::mapped_bytes() const { return impl_->mapped; }
+uint32_t Pager::map_generation() const { return impl_->map_gen; }
+const pst_header* Pager::header() const { return impl_->hdr(); }
+const std::string& Pager::path() const { return impl_->path; }
+bool Pager::readonly() const { return impl_->opts.readonly || impl_->file_ro; }
+bool Pager::in_txn() const { return impl_->in_txn; }
+
+uint32_t Pager::begin() {
+  Impl& m = *impl_;
+  m.need_open();
+  if (m.in_txn) m.fail(Code::TXN, "a transaction is already active on this handle; commit or abort it first");
+  uint32_t flags = 0;
+  if (m.file_ro) {
+    if (m.sync_mapping()) flags |= BEGIN_REMAPPED;
+  } else {
+    bool dead = m.lock();
+    m.locked = true;
+    try {
+      if (m.sync_mapping()) flags |= BEGIN_REMAPPED;
+      if (m.recover_if_needed()) flags |= BEGIN_RECOVERED;  // H5: a non-zero count means its holder died
+      if (dead) {
+        flags |= BEGIN_RECOVERED;
+        pthread_mutex_consistent(m.mutex());
+      }
+      m.hdr()->hd_lock.lk_owner_pid = uint64_t(getpid());
+      m.load_chain();
+    } catch (...) {
+      if (dead) pthread_mutex_consistent(m.mutex());
+      m.unlock();
+      throw;
+    }
+  }
+  uint64_t txid = m.hdr()->hd_txid;
+  if (txid != m.last_txid) flags |= BEGIN_CHANGED;
+  m.last_txid = txid;
+  m.jr_chunk = m.hdr()->hd_jr_first;
+  m.jr_off = kChunkHdr;
+  m.jr_count = 0;
+  m.in_txn = true;
+  return flags;
+}
+
+void Pager::commit() {
+  Impl& m = *impl_;
+  m.need_txn();
+  if (m.file_ro || !m.wrote) {
+    m.clear_txn_state();
+    m.unlock();
+    return;
+  }
+  try {
+    m.frees_at_commit();
+    m.journal_header();
+    m.hdr()->hd_txid += 1;
+  } catch (...) {
+    // Could not finish (e.g. NOSPC growing the journal): the transaction stays
+    // active and abortable.
+    throw;
+  }
+  __atomic_store_n(&m.hdr()->hd_jr_entries, 0, __ATOMIC_RELEASE);  // commit point (I8)
+  uint64_t txid = m.hdr()->hd_txid;
+  try {
+    m.trim_chain();
+  } catch (...) {
+    // Trimming is an optimisation; its own journal is rolled back by the next locker.
+  }
+  m.last_txid = txid;
+  pst_lock& lk = m.hdr()->hd_lock;
+  __atomic_store_n(&lk.lk_commit_seq, uint32_t(txid), __ATOMIC_RELEASE);
+  if (__atomic_load_n(&lk.lk_watchers, __ATOMIC_ACQUIRE) > 0)
+    syscall(SYS_futex, &lk.lk_commit_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  m.clear_txn_state();
+  m.unlock();
+}
+
+void Pager::abort() {
+  Impl& m = *impl_;
+  m.need_txn();
+  if (!m.file_ro) {
+    try {
+      if (m.jr_count > 0) m.rollback_entries(0);
+    } catch (...) {
+      m.clear_txn_state();
+      m.unlock();
+      throw;
+    }
+  }
+  m.clear_txn_state();
+  m.unlock();
+}
+
+uint64_t Pager::savepoint() {
+  Impl& m = *impl_;
+  m.need_txn();
+  // Writes after the savepoint must be journaled after it (I11).
+  m.lines.clear();
+  m.fresh.clear();
+  m.hdr_journaled = false;
+  return m.jr_count | (uint64_t(m.deferred.size()) << 32);
+}
+
+void Pager::rollback_to(uint64_t token) {
+  Impl& m = *impl_;
+  m.need_txn();
+  uint64_t entries = token & 0xFFFFFFFFu, nfree = token >> 32;
+  if (entries > m.jr_count || nfree > m.deferred.size())
+    m.fail(Code::INVALID, "rollbackTo: the savepoint does not belong to this transaction");
+  if (!m.file_ro && entries < m.jr_count) m.rollback_entries(entries);
+  m.deferred.resize(size_t(nfree));
+  m.lines.clear();
+  m.fresh.clear();
+  m.hdr_journaled = false;
+  if (!m.file_ro) m.load_chain();
+}
+
+void Pager::will_write(uint64_t off, uint64_t len) {
+  Impl& m = *impl_;
+  m.need_write();
+  if (len == 0) return;
+  uint64_t end = off + len;
+  if (end < off || end > m.page_count() * kPage)
+    m.fail(Code::INVALID, "willWrite: bytes [" + std::to_string(off) + ", " + std::to_string(end) +
+                              ") are outside the store (" + std::to_string(m.page_count() * kPage) + " bytes)");
+  if (m.touches_own(off / kPage, (end - 1) / kPage))
+    m.fail(Code::INVALID, "willWrite: bytes [" + std::to_string(off) + ", " + std::to_string(end) +
+                              ") belong to the pager itself (header, page map or journal)");
+  m.journal_lines(off, len);
+  m.wrote = true;
+}
+
+uint64_t Pager::alloc_pages(uint64_t n) {
+  Impl& m = *impl_;
+  m.need_write();
+  return m.alloc_run(n);
+}
+
+void Pager::free_pages(uint64_t page) {
+  Impl& m = *impl_;
+  m.need_write();
+  if (page >= m.page_count() || !m.is_alloc(page) || !m.is_start(page))
+    m.fail(Code::INVALID, "freePages: page " + std::to_string(page) + " is not the start of an allocated run");
+  if (m.touches_own(page, page))
+    m.fail(Code::INVALID, "freePages: page " + std::to_string(page) + " belongs to the pager itself");
+  if (std::find(m.deferred.begin(), m.deferred.end(), page) != m.deferred.end())
+    m.fail(Code::INVALID, "freePages: page " + std::to_string(page) + " was already freed in this transaction (double free)");
+  m.deferred.push_back(page);  // I7
+  m.wrote = true;
+}
+
+bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
+  Impl& m = *impl_;
+  m.need_write();
+  uint64_t count = m.page_count();
+  if (page >= count || !m.is_alloc(page) || !m.is_start(page) || m.touches_own(page, page))
+    m.fail(Code::INVALID, "extendRun: page " + std::to_string(page) + " is not the start of an allocated run");
+  if (std::find(m.deferred.begin(), m.deferred.end(), page) != m.deferred.end())
+    m.fail(Code::INVALID, "extendRun: page " + std::to_string(page) + " was freed in this transaction");
+  if (new_pages > PST_MAP_SPAN - PST_MAP_CHUNK_PAGES)
+    m.fail(Code::TOO_BIG, "extendRun: " + std::to_string(new_pages) + " pages is more than one run can hold");
+  uint64_t len = m.run_len_from(page);
+  if (new_pages <= len) return true;
+  uint64_t from = page + len, to = page + new_pages;
+  // A map chunk inside the new range cannot be skipped.
+  for (uint64_t k = from / PST_MAP_SPAN; k * PST_MAP_SPAN < to; ++k)
+    if (k > 0 && k * PST_MAP_SPAN >= from) return false;
+  for (uint64_t p = from; p < std::min(to, count); ++p)
+    if (m.is_alloc(p)) return false;
+  if (to > count) m.grow_to(std::max<uint64_t>({to, count + count / 8, count + 256}));
+  m.journal_header();
+  // Mark the added pages allocated, not run starts.
+  uint8_t* a0 = m.map_alloc_byte(from);
+  uint8_t* a1 = m.map_alloc_byte(to - 1);
+  m.journal_lines(uint64_t(a0 - m.base), uint64_t(a1 - a0) + 1);
+  m.journal_lines(uint64_t(m.map_start_byte(from) - m.base), uint64_t(m.map_start_byte(to - 1) - m.map_start_byte(from)) + 1);
+  for (uint64_t p = from; p < to; ++p) {
+    Impl::set_bit(m.map_alloc_byte(p), p, true);
+    Impl::set_bit(m.map_start_byte(p), p, false);
+  }
+  pst_header* h = m.hdr();
+  h->hd_free_pages -= (to - from);
+  if (h->hd_free_hint == from) h->hd_free_hint = to;
+  m.add_fresh(from, to - from);
+  m.wrote = true;
+  return true;
+}
+
+uint64_t Pager::run_length(uint64_t page) const {
+  const Impl& m = *impl_;
+  m.need_open();
+  if (page >= m.page_count() || !m.is_alloc(page) || !m.is_start(page)) return 0;
+  return m.run_len_from(page);
+}
+
+uint64_t Pager::run_start(uint64_t page) const {
+  const Impl& m = *impl_;
+  m.need_open();
+  if (page >= m.page_count() || !m.is_alloc(page)) return UINT64_MAX;
+  uint64_t p = page;
+  while (!m.is_start(p)) {
+    if (p == 0 || !m.is_alloc(p - 1)) return UINT64_MAX;  // damaged map: no start
+    --p;
+  }
+  return p;
+}
+
+bool Pager::page_allocated(uint64_t page) const {
+  const Impl& m = *impl_;
+  m.need_open();
+  return page < m.page_count() && m.is_alloc(page);
+}
+
+uint64_t Pager::slot(unsigned i) const {
+  const Impl& m = *impl_;
+  m.need_open();
+  if (i >= PST_SLOT_COUNT) m.fail(Code::INVALID, "slot index " + std::to_string(i) + " is out of range (0..7)");
+  return m.hdr()->hd_slots[i];
+}
+
+void Pager::set_slot(unsigned i, uint64_t v) {
+  Impl& m = *impl_;
+  m.need_write();
+  if (i >= PST_SLOT_COUNT) m.fail(Code::INVALID, "slot index " + std::to_string(i) + " is out of range (0..7)");
+  m.journal_header();
+  m.hdr()->hd_slots[i] = v;
+  m.wrote = true;
+}
+
+PagerStats Pager::stats() const {
+  const Impl& m = *impl_;
+  m.need_open();
+  PagerStats s{};
+  const pst_header* h = m.hdr();
+  s.page_count = h->hd_page_count;
+  s.free_pages = h->hd_free_pages;
+  s.file_bytes = m.file_size();
+  s.mapped_bytes = m.mapped;
+  s.txid = h->hd_txid;
+  s.journal_chunks = m.jchunks.size();
+  s.journal_entries = h->hd_jr_entries;
+  return s;
+}
+
+std::vector<std::string> Pager::check() const {
+  const Impl& m = *impl_;
+  m.need_open();
+  std::vector<std::string> out;
+  const pst_header* h = m.hdr();
+  auto say = [&](const std::string& s) {
+    if (out.size() < 100) out.push_back(s);
+  };
+  if (std::memcmp(h->hd_magic, PST_MAGIC_BYTES, 8) != 0) say("H1: bad magic");
+  if (h->hd_format != PST_FORMAT_VERSION) say("H1: format " + std::to_string(h->hd_format));
+  if (h->hd_endian != PST_ENDIAN_MARK) say("H1: bad endian mark");
+  if (h->hd_page_size != PST_PAGE_SIZE) say("H1: page size " + std::to_string(h->hd_page_size));
+  uint64_t count = h->hd_page_count;
+  uint64_t fsize = m.file_size();
+  if (count < PST_INITIAL_PAGES || count * kPage > fsize)
+    say("H2: page count " + std::to_string(count) + " vs file size " + std::to_string(fsize));
+  if (count * kPage > m.mapped) {
+    say("page count " + std::to_string(count) + " exceeds this handle's mapping; begin a transaction first");
+    return out;
+  }
+  if (!out.empty()) return out;
+  // Page map: count free pages, find the first free one, check run structure.
+  uint64_t free_count = 0, first_free = kNone;
+  for (uint64_t p = 0; p < count; ++p) {
+    bool a = m.is_alloc(p), s = m.is_start(p);
+    if (!a) {
+      ++free_count;
+      if (first_free == kNone) first_free = p;
+      if (s) say("map: page " + std::to_string(p) + " is free but marked as a run start");
+    } else if (!s && (p == 0 || !m.is_alloc(p - 1))) {
+      say("map: allocated page " + std::to_string(p) + " belongs to no run");
+    }
+  }
+  if (free_count != h->hd_free_pages)
+    say("H3: hd_free_pages is " + std::to_string(h->hd_free_pages) + " but " + std::to_string(free_count) + " pages are free");
+  if (first_free != kNone && h->hd_free_hint > first_free)
+    say("H4: hd_free_hint " + std::to_string(h->hd_free_hint) + " is above free page " + std::to_string(first_free));
+  if (!m.is_alloc(0) || !m.is_start(0) || m.run_len_from(0) != 1) say("map: page 0 is not a 1-page run");
+  for (uint64_t k = 0; PST_MAP_PAGE(k) < count; ++k) {
+    uint64_t p = PST_MAP_PAGE(k);
+    if (!m.is_alloc(p) || !m.is_start(p) || m.run_len_from(p) != PST_MAP_CHUNK_PAGES)
+      say("map: map chunk " + std::to_string(k) + " at page " + std::to_string(p) + " is not a 16-page run");
+  }
+  // Journal chain.
+  uint64_t c = h->hd_jr_first, n = 0;
+  while (c != 0) {
+    if (!m.chunk_ok(c, count)) {
+      say("journal: bad chunk at page " + std::to_string(c));
+      break;
+    }
+    if (!m.is_alloc(c) || !m.is_start(c) || m.run_len_from(c) != PST_JOURNAL_CHUNK_PAGES)
+      say("journal: chunk at page " + std::to_string(c) + " is not an allocated 16-page run");
+    if (++n > count / PST_JOURNAL_CHUNK_PAGES + 1) {
+      say("journal: the chunk chain has a cycle");
+      break;
+    }
+    c = m.chunk_at(c)->jc_next;
+  }
+  if (!m.in_txn && h->hd_jr_entries != 0)
+    say("H5: " + std::to_string(h->hd_jr_entries) + " journal entries outside a transaction (a holder died; the next begin() rolls them back)");
+  if (h->hd_jr_entries != 0) {
+    try {
+      m.collect_entries(h->hd_jr_entries);
+    } catch (const Error& e) {
+      say(std::string("journal: ") + e.what());
+    }
+  }
+  return out;
+}
+
 }  // namespace persist

@@ -90,6 +90,12 @@ class Pager {
   static std::unique_ptr<Pager> open(const std::string& path, const OpenOptions& opts);
   ~Pager();  // closes
   void close();  // unmaps and closes; aborts a transaction in flight. Idempotent.
+  // Like close(), but for callers that handed out views (JS ArrayBuffers) of the
+  // mapping: the mapped range [*base, *base + *bytes) is replaced by anonymous
+  // read/write zero pages instead of being unmapped (a stale view reads zeros and
+  // never faults); the rest of the reservation is released. The caller munmaps
+  // that range once no view can reach it. Returns with *base = nullptr if already closed.
+  void close_keep_address_range(uint8_t** base, uint64_t* bytes);
   bool closed() const;
 
   // ---- memory -------------------------------------------------------------

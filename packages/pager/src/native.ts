@@ -40,3 +40,47 @@ export function loadNative<T extends { abiVersion?: number }>(
   }
   return mod
 }
+
+/**
+ * The native handle of a store as exposed by the pager's addon — and, with the same
+ * method names, by every addon that compiles the pager core in (e.g. @persist/heap's
+ * handle). Numbers are JS doubles; page numbers and offsets are below 2^53.
+ * Errors thrown by these methods are PersistError once `setErrorClass` was called.
+ */
+export interface NativePager {
+  begin(): number
+  commit(): void
+  abort(): void
+  savepoint(): number
+  rollbackTo(token: number): void
+  willWrite(offset: number, length: number): void
+  allocPages(n: number): number
+  freePages(page: number): void
+  extendRun(page: number, pages: number): boolean
+  runLength(page: number): number
+  /** First page of the run containing `page`, or -1 if the page is free. */
+  runStart(page: number): number
+  slot(i: number): number
+  setSlot(i: number, v: number): void
+  stats(): NativeStats
+  check(): string[]
+  close(): void
+  windows(): ArrayBuffer[]
+  mapGeneration(): number
+  mappedBytes(): number
+  txid(): number
+  inTxn(): boolean
+  closed(): boolean
+  readonly(): boolean
+  path(): string
+}
+
+export interface NativeStats {
+  pageCount: number
+  freePages: number
+  fileBytes: number
+  mappedBytes: number
+  txid: number
+  journalChunks: number
+  journalEntries: number
+}
