@@ -172,7 +172,7 @@ function peopleList(rows: PersonRow[]): string {
         `<tr data-id="${escapeHtml(p.id)}"><td class="name">${escapeHtml(p.name)}</td>` +
         `<td class="num age">${p.age}</td><td><form class="inline" method="post" action="/people">` +
         `<input type="hidden" name="action" value="birthday"><input type="hidden" name="id" value="${escapeHtml(p.id)}">` +
-        `<button class="secondary" type="submit">Birthday 🎂</button></form></td></tr>`,
+        `<button class="secondary" type="submit">Birthday +1</button></form></td></tr>`,
     )
     .join('\n')
   return `<table><thead><tr><th>Name</th><th>Age</th><th></th></tr></thead><tbody>\n${body}\n</tbody></table>`

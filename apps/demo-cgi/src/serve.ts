@@ -135,12 +135,14 @@ async function main(): Promise<void> {
 
   let port = opts.port
   let how: string
+  let extra = ''
   let stop: () => Promise<void>
   if (mode === 'lighttpd') {
     if (port === 0) port = await freePort()
     const running = await startLighttpd({ bin: lighttpd!, host: HOST, port, cgiDir, env: cgiEnv })
     how = `CGI under lighttpd ${lighttpdVersion(lighttpd!)} + mod_cgi, one process per request`
     stop = running.stop
+    extra = `  lighttpd config: ${running.dir}/lighttpd.conf\n`
     running.child.on('exit', (code, signal) => {
       if (stopping) return
       process.stderr.write(`demo: lighttpd exited (${code ?? signal})\n`)
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `persist demo (${how}) on http://${HOST}:${port}/\n` +
       `  pages: http://${HOST}:${port}/counter  http://${HOST}:${port}/people\n` +
-      `  store: ${store}\n  Ctrl-C to stop\n`,
+      `  store: ${store}\n${extra}  Ctrl-C to stop\n`,
   )
 }
 

@@ -1,0 +1,111 @@
+// 3. The built-in RFC 3875 gateway (used when lighttpd is absent) and the CGI programs run by hand.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  CGI_DIR,
+  type Demo,
+  demoEnv,
+  form,
+  http,
+  load,
+  startDemo,
+  tempStore,
+  visitorNumber,
+} from './helpers.js'
+import { checkPeopleFlow } from './people-flow.js'
+
+/** Runs a CGI program directly with the given meta-variables and stdin; returns its raw stdout. */
+function runCgi(
+  script: string,
+  storePath: string,
+  vars: Record<string, string>,
+  stdin?: { data: string; end: boolean },
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(join(CGI_DIR, script), [], { env: { ...demoEnv(storePath), ...vars } })
+    let out = ''
+    child.stdout.on('data', (c) => (out += c))
+    child.on('close', (code) => resolve({ code, out }))
+    if (stdin) {
+      child.stdin.write(stdin.data)
+      // Not ending stdin models a server that keeps the pipe open after the body (§4.2).
+      if (stdin.end) child.stdin.end()
+      else child.stdout.once('end', () => child.stdin.destroy())
+    } else child.stdin.end()
+  })
+}
+
+describe('3. CGI programs and the built-in gateway', () => {
+  const store = tempStore()
+  let demo: Demo
+
+  beforeAll(async () => {
+    demo = await startDemo('gateway', store.path)
+  })
+  afterAll(async () => {
+    await demo?.stop()
+    store.cleanup()
+  })
+
+  it('3.1 counter.js run directly (executable, shebang): CGI headers then HTML; the count persists', async () => {
+    const own = tempStore()
+    try {
+      const a = await runCgi('counter.js', own.path, { REQUEST_METHOD: 'GET', GATEWAY_INTERFACE: 'CGI/1.1' })
+      expect(a.code).toBe(0)
+      expect(a.out).toMatch(/^Status: 200 OK\r\nContent-Type: text\/html; charset=utf-8\r\n/)
+      expect(a.out).toContain('\r\n\r\n<!doctype html>')
+      expect(visitorNumber(a.out)).toBe(1)
+      const b = await runCgi('counter.js', own.path, { REQUEST_METHOD: 'GET' })
+      expect(visitorNumber(b.out)).toBe(2)
+    } finally {
+      own.cleanup()
+    }
+  })
+
+  it('3.2 people.js reads exactly CONTENT_LENGTH bytes even when stdin stays open', async () => {
+    const own = tempStore()
+    try {
+      const body = form({ action: 'add', name: 'Ada', age: '36' })
+      const r = await runCgi(
+        'people.js',
+        own.path,
+        {
+          REQUEST_METHOD: 'POST',
+          CONTENT_TYPE: 'application/x-www-form-urlencoded',
+          CONTENT_LENGTH: String(body.length),
+        },
+        { data: `${body}&ignored=trailing-bytes-beyond-content-length`, end: false },
+      )
+      expect(r.code).toBe(0)
+      expect(r.out).toMatch(/^Status: 303 See Other\r\nLocation: \/people\r\n/)
+      const list = await runCgi('people.js', own.path, { REQUEST_METHOD: 'GET' })
+      expect(list.out).toContain('<td class="name">Ada</td><td class="num age">36</td>')
+    } finally {
+      own.cleanup()
+    }
+  })
+
+  it('3.3 gateway: 100 counter requests at concurrency 8 are counted exactly', async () => {
+    const start = visitorNumber((await http(`${demo.url}/counter`)).body)
+    const replies = await load(`${demo.url}/counter`, 100, 8)
+    expect(replies.map((r) => r.status)).toEqual(Array(100).fill(200))
+    expect(new Set(replies.map((r) => visitorNumber(r.body))).size).toBe(100)
+    expect(visitorNumber((await http(`${demo.url}/counter`)).body)).toBe(start + 101)
+  })
+
+  it('3.4 gateway: the people flow (request bodies, Status → HTTP status, Location)', async () => {
+    await checkPeopleFlow(demo.url)
+  })
+
+  it('3.5 gateway: 404 for unknown paths, 405 with Allow, 413 for huge bodies', async () => {
+    const nf = await http(`${demo.url}/nope`)
+    expect(nf.status).toBe(404)
+    expect(nf.body).toContain('/counter')
+    const m = await http(`${demo.url}/counter`, { method: 'DELETE' })
+    expect(m.status).toBe(405)
+    expect(m.headers.allow).toBe('GET, HEAD')
+    const big = await http(`${demo.url}/people`, { method: 'POST', body: 'x'.repeat(70_000) })
+    expect(big.status).toBe(413)
+  })
+})
