@@ -105,7 +105,7 @@ export function http(
       headers['Content-Type'] = opts.contentType ?? 'application/x-www-form-urlencoded'
       headers['Content-Length'] = String(Buffer.byteLength(opts.body))
     }
-    const req = request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent }, (res) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
