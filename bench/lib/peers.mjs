@@ -65,7 +65,7 @@ export async function openLevel(dir, { name = 'level', valueEncoding = 'utf8' } 
  * makes the rename durable on power loss.
  */
 export function jsonFile(path, { fsync = false } = {}) {
-  const tmp = `${path}.tmp`
+  const tmp = `${path}.${process.pid}.tmp`
   return {
     path,
     read() {

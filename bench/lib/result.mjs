@@ -89,7 +89,8 @@ export function fmtRatio(r) {
   if (r === null || !Number.isFinite(r)) return '–'
   if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`
   if (r >= 10) return `${r.toFixed(1)}×`
-  return `${r.toFixed(2)}×`
+  if (r >= 0.01) return `${r.toFixed(2)}×`
+  return `${r.toPrecision(1)}×`
 }
 
 /** The table as rows of strings: header first. */

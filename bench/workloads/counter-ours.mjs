@@ -82,7 +82,7 @@ export async function ourCounterRows(ctx, res, { persist, pager, durability, opt
     res.skip(`pager: begin + willWrite(8) + commit${tag}`, `not available yet: ${pager.reason}`)
   } else {
     try {
-      await pagerRow(ctx, res, pager, durability, opt, add, tag)
+      await pagerRow(ctx, pager, durability, opt, add, tag)
     } catch (e) {
       res.skip(`pager${tag}`, `error: ${firstLine(e)}`)
       ctx.log('pager failed:', e?.stack ?? e)
@@ -90,7 +90,7 @@ export async function ourCounterRows(ctx, res, { persist, pager, durability, opt
   }
 }
 
-async function pagerRow(ctx, res, pager, durability, opt, add, tag) {
+async function pagerRow(ctx, pager, durability, opt, add, tag) {
   const p = pager.openPager(join(ctx.tmp, `pager-${durability}.persist`), { durability })
   try {
     // One u64 in a freshly allocated page, incremented in its own transaction.

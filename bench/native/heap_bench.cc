@@ -1,0 +1,201 @@
+// heap_bench.cc — the native side of the heap workload: the same loops against
+// glibc malloc/free and (when built with -DWITH_PERSIST=1) the persist heap core
+// (packages/heap/native/heap.cc over packages/pager/native/pager.cc), in one
+// binary, so both run on the same machine in the same process.
+//
+// Usage: heap_bench <dir> <quick 0|1>
+// Prints one JSON object per line:
+//   {"alloc":"glibc"|"persist","test":"pair"|"mix","size":N,"ns":per-op}
+//   {"alloc":...,"test":"frag","peak_live":bytes,"peak_footprint":bytes}
+//
+// Invariants of the measurement (why the numbers are comparable):
+//  B1  both allocators run the identical operation sequence (same PRNG seed);
+//  B2  persist operations run inside pager transactions of kBatch operations each,
+//      so the figure includes the amortised cost of begin/commit (the heap demands
+//      a transaction; one per operation would measure the pager, not the heap);
+//  B3  every returned block is touched (first byte written) so no allocator can
+//      hand out untouched address space for free — persist journals that byte first.
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#if WITH_PERSIST
+#include "heap.h"
+#endif
+
+namespace {
+
+constexpr int kBatch = 256;  // operations per persist transaction (B2)
+volatile uintptr_t g_sink;   // defeats malloc/free elision
+
+struct Glibc {
+  static const char* name() { return "glibc"; }
+  uint64_t alloc(uint64_t n) {
+    auto* p = static_cast<uint8_t*>(std::malloc(n));
+    p[0] = 1;  // B3
+    g_sink = reinterpret_cast<uintptr_t>(p);
+    return reinterpret_cast<uint64_t>(p);
+  }
+  void free(uint64_t p) { std::free(reinterpret_cast<void*>(p)); }
+  void begin() {}
+  void commit() {}
+  uint64_t footprint() {
+    struct mallinfo2 mi = mallinfo2();
+    return mi.arena + mi.hblkhd;
+  }
+};
+
+#if WITH_PERSIST
+struct Persist {
+  std::unique_ptr<persist::Pager> pager;
+  std::unique_ptr<persist::Heap> heap;
+  static const char* name() { return "persist"; }
+  explicit Persist(const std::string& path) {
+    ::unlink(path.c_str());
+    persist::OpenOptions o;
+    o.max_size = 16ull << 30;
+    pager = persist::Pager::open(path, o);
+    heap = std::make_unique<persist::Heap>(*pager);
+    pager->begin();
+    heap->init();
+    pager->commit();
+  }
+  ~Persist() {
+    heap.reset();
+    pager->close();
+  }
+  uint64_t alloc(uint64_t n) {
+    uint64_t off = heap->alloc(n);
+    pager->will_write(off, 1);  // B3
+    pager->base()[off] = 1;
+    g_sink = off;
+    return off;
+  }
+  void free(uint64_t off) { heap->free(off); }
+  void begin() { pager->begin(); }
+  void commit() { pager->commit(); }
+  uint64_t footprint() { return heap->stats().heap_pages * 4096ull; }
+};
+#endif
+
+double now_ns() {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// alloc+free of one size, repeated: ns per pair.
+template <class A>
+void pair_test(A& a, uint64_t size, int n) {
+  auto run = [&](int count) {
+    for (int i = 0; i < count; i += kBatch) {
+      a.begin();
+      for (int j = 0; j < kBatch; j++) a.free(a.alloc(size));
+      a.commit();
+    }
+  };
+  run(n / 10 + kBatch);  // warm up
+  double t0 = now_ns();
+  run(n);
+  double ns = (now_ns() - t0) / n;
+  std::printf("{\"alloc\":\"%s\",\"test\":\"pair\",\"size\":%llu,\"ns\":%.2f}\n", A::name(), (unsigned long long)size, ns);
+}
+
+// Random alloc/free over a table of slots, sizes uniform in [lo, hi]: ns per operation.
+template <class A>
+void mix_test(A& a, uint64_t lo, uint64_t hi, int n, int slots, const char* label, bool frag) {
+  std::mt19937_64 rng(12345);  // B1
+  std::vector<uint64_t> blk(slots, 0), len(slots, 0);
+  uint64_t live = 0, peak_live = 0, peak_fp = 0;
+  double t0 = now_ns();
+  for (int i = 0; i < n; i += kBatch) {
+    a.begin();
+    for (int j = 0; j < kBatch; j++) {
+      int s = int(rng() % slots);
+      if (blk[s]) {
+        a.free(blk[s]);
+        live -= len[s];
+        blk[s] = 0;
+      } else {
+        uint64_t sz = lo + rng() % (hi - lo + 1);
+        blk[s] = a.alloc(sz);
+        len[s] = sz;
+        live += sz;
+        if (live > peak_live) peak_live = live;
+      }
+    }
+    a.commit();
+    if (frag && (i / kBatch) % 16 == 0) {
+      uint64_t fp = a.footprint();
+      if (fp > peak_fp) peak_fp = fp;
+    }
+  }
+  double ns = (now_ns() - t0) / n;
+  if (frag) {
+    std::printf("{\"alloc\":\"%s\",\"test\":\"frag\",\"peak_live\":%llu,\"peak_footprint\":%llu,\"ns\":%.2f}\n", A::name(),
+                (unsigned long long)peak_live, (unsigned long long)peak_fp, ns);
+  } else {
+    std::printf("{\"alloc\":\"%s\",\"test\":\"mix\",\"size\":\"%s\",\"ns\":%.2f}\n", A::name(), label, ns);
+  }
+  a.begin();
+  for (int s = 0; s < slots; s++)
+    if (blk[s]) a.free(blk[s]);
+  a.commit();
+}
+
+template <class A>
+void all_tests(A& a, bool quick) {
+  const int n = quick ? 20000 : 2000000;
+  for (uint64_t size : {16, 64, 256, 1024, 4096, 16384, 65536}) pair_test(a, size, size >= 16384 ? n / 10 : n);
+  mix_test(a, 16, 256, n, 4096, "16 B–256 B", false);
+  mix_test(a, 16, 65536, n / 4, quick ? 512 : 4096, "16 B–64 KiB", false);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: heap_bench <dir> <quick 0|1>\n");
+    return 2;
+  }
+  std::string dir = argv[1];
+  bool quick = std::atoi(argv[2]) != 0;
+  int fragN = quick ? 4000 : 1000000;
+  int fragSlots = quick ? 512 : 8192;
+  try {
+    {
+      Glibc g;
+      all_tests(g, quick);
+    }
+#if WITH_PERSIST
+    {
+      Persist p(dir + "/heap-bench.persist");
+      all_tests(p, quick);
+    }
+#endif
+    // Fragmentation last, each in a fresh state (glibc: this process's arena is
+    // already warm, so its footprint is an underestimate of a fresh process's).
+    {
+      Glibc g;
+      mix_test(g, 16, 65536, fragN, fragSlots, "frag", true);
+    }
+#if WITH_PERSIST
+    {
+      Persist p(dir + "/heap-frag.persist");
+      mix_test(p, 16, 65536, fragN, fragSlots, "frag", true);
+    }
+#endif
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "heap_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

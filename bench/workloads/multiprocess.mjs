@@ -1,0 +1,174 @@
+// Workload 4: 2 and 4 processes increment one shared counter concurrently, each
+// increment its own committed transaction. Reports the wall time from 'go' until
+// the last process finishes, and whether the final count is exact.
+import { fork } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadPersist } from '../lib/ours.mjs'
+import { jsonFile, openLmdb, openSqlite } from '../lib/peers.mjs'
+import { Result } from '../lib/result.mjs'
+
+const child = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/counter-child.mjs')
+const firstLine = (e) => String(e?.message ?? e).split('\n')[0]
+
+async function race(impl, path, procs, n) {
+  const kids = []
+  for (let i = 0; i < procs; i++)
+    kids.push(fork(child, [impl, path, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const msgs = kids.map(
+    (k) =>
+      new Promise((resolve, reject) => {
+        const got = []
+        k.on('message', (m) => {
+          got.push(m)
+          if (m.error) reject(new Error(firstLine(m.error)))
+          if (m.done) resolve(m)
+          if (m.ready) k.emit('ready')
+        })
+        k.on('exit', (code) => {
+          if (!got.some((m) => m.done)) reject(new Error(`${impl} child exited with code ${code}`))
+        })
+      }),
+  )
+  await Promise.all(kids.map((k) => new Promise((r) => k.once('ready', r))))
+  const t0 = performance.now()
+  for (const k of kids) k.send('go')
+  await Promise.all(msgs)
+  const ms = performance.now() - t0
+  await Promise.all(kids.map((k) => (k.exitCode !== null ? null : new Promise((r) => k.once('exit', r)))))
+  return ms
+}
+
+export default {
+  async run(ctx) {
+    const n = ctx.quick ? 100 : 5000
+    const procsList = [2, 4]
+    const res = new Result({
+      id: 'multiprocess',
+      title: 'Processes incrementing one shared counter',
+      description:
+        `${procsList.join(' and ')} processes each increment one counter ${n.toLocaleString('en-US')} times, every increment its own committed transaction ` +
+        '(process-crash durability). Time from "go" until the last process is done; "exact" checks the final count. ' +
+        'LevelDB (classic-level) cannot take part: a database is locked by one process.',
+      columns: procsList.flatMap((p) => [
+        { name: `${p} procs total`, unit: 'ms' },
+        { name: `${p} procs per increment`, unit: 'µs', ratio: false },
+        { name: `${p} procs exact`, ratio: false },
+      ]),
+      plot: {
+        type: 'bar',
+        column: 3,
+        title: `${procsList.at(-1)} processes × ${n.toLocaleString('en-US')} increments (ms, log scale)`,
+      },
+    })
+
+    const impls = [
+      {
+        name: 'persist: root.x += 1, one turn each',
+        kind: 'ours',
+        impl: 'persist',
+        async init(path) {
+          const p = await loadPersist()
+          if (!p.open) return `not available yet: ${p.reason}`
+          const s = p.open(join(path, 'c.persist'))
+          s.transaction(() => {
+            s.root.x = 0
+          })
+          s.close()
+        },
+        async read(path) {
+          const p = await loadPersist()
+          const s = p.open(join(path, 'c.persist'))
+          const v = s.root.x
+          s.close()
+          return v
+        },
+      },
+      {
+        name: 'lmdb (noSync): transactionSync(get + put)',
+        kind: 'peer',
+        impl: 'lmdb',
+        async init(path) {
+          const db = openLmdb(path)
+          db.putSync('x', 0)
+          await db.close()
+        },
+        async read(path) {
+          const db = openLmdb(path)
+          const v = db.get('x')
+          await db.close()
+          return v
+        },
+      },
+      {
+        name: 'better-sqlite3 (WAL, NORMAL): UPDATE v = v + 1',
+        kind: 'peer',
+        impl: 'sqlite',
+        async init(path) {
+          const db = openSqlite(path)
+          db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)')
+          db.prepare("INSERT INTO kv VALUES ('x', 0)").run()
+          db.close()
+        },
+        async read(path) {
+          const db = openSqlite(path)
+          const v = db.prepare("SELECT v FROM kv WHERE k = 'x'").pluck().get()
+          db.close()
+          return v
+        },
+      },
+      {
+        name: 'JSON file: read + modify + atomic rewrite (no lock)',
+        kind: 'ref',
+        impl: 'json',
+        async init(path) {
+          writeFileSync(join(path, 'c.json'), JSON.stringify({ x: 0 }))
+        },
+        async read(path) {
+          return jsonFile(join(path, 'c.json')).read().x
+        },
+      },
+    ]
+
+    for (const im of impls) {
+      const values = []
+      let skipped = null
+      for (const procs of procsList) {
+        const path = join(ctx.tmp, `${im.impl}-${procs}`)
+        mkdirSync(path)
+        try {
+          const why = await im.init(path)
+          if (why) {
+            skipped = why
+            break
+          }
+          const ms = await race(im.impl, path, procs, n)
+          const final = await im.read(path)
+          const expected = procs * n
+          ctx.log(`${im.impl} × ${procs}: ${ms.toFixed(0)} ms, counter ${final}/${expected}`)
+          values.push(
+            ms,
+            (ms * 1000) / expected,
+            final === expected ? `yes (${final})` : `NO: ${final} of ${expected}`,
+          )
+        } catch (e) {
+          skipped = im.kind === 'ours' ? `error: ${firstLine(e)}` : null
+          if (!skipped) throw e
+          break
+        } finally {
+          rmSync(path, { recursive: true, force: true })
+        }
+      }
+      if (skipped) res.skip(im.name, skipped)
+      else
+        res.row(
+          im.name,
+          im.kind,
+          values,
+          im.kind === 'ref' ? 'not a correct counter: concurrent read-modify-write loses updates' : undefined,
+        )
+    }
+    return res
+  },
+}
