@@ -107,7 +107,10 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2))
+  // A leading "--" (npm habit: `pnpm demo -- --mode cluster`) is not an argument.
+  const argv = process.argv.slice(2)
+  if (argv[0] === '--') argv.shift()
+  const opts = parseOptions(argv)
   const store = resolve(storePath())
   mkdirSync(dirname(store), { recursive: true })
   const clusterOptions: ClusterOptions = {
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
         server.closeAllConnections()
       })
   } else {
-    const running = await startCluster(clusterOptions, fileURLToPath(import.meta.url), process.argv.slice(2))
+    const running = await startCluster(clusterOptions, fileURLToPath(import.meta.url), argv)
     port = running.port
     how = `node:cluster, ${opts.workers} workers sharing one open store`
     stop = running.stop

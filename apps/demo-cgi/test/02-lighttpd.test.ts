@@ -1,7 +1,7 @@
 // 2. CGI under a real lighttpd + mod_cgi: one node process per request.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Demo, http, load, requireExecutable, startDemo, tempStore, visitorNumber } from './helpers.js'
+import { type Demo, http, load, requireLighttpd, startDemo, tempStore, visitorNumber } from './helpers.js'
 import { checkPeopleFlow } from './people-flow.js'
 
 describe('2. CGI under lighttpd', () => {
@@ -9,7 +9,7 @@ describe('2. CGI under lighttpd', () => {
   let demo: Demo
 
   beforeAll(async () => {
-    requireExecutable('/usr/sbin/lighttpd', 'apt-get install -y lighttpd')
+    await requireLighttpd()
     demo = await startDemo('lighttpd', store.path)
   })
   afterAll(async () => {

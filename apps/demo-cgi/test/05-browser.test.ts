@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type BrowserContext, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ARTIFACTS, type Demo, requireExecutable, startDemo, tempStore } from './helpers.js'
+import { ARTIFACTS, type Demo, requireExecutable, requireLighttpd, startDemo, tempStore } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -16,7 +16,7 @@ describe('5. Chromium', () => {
 
   beforeAll(async () => {
     requireExecutable(CHROMIUM, 'apt-get install -y chromium')
-    requireExecutable('/usr/sbin/lighttpd', 'apt-get install -y lighttpd')
+    await requireLighttpd()
     mkdirSync(ARTIFACTS, { recursive: true })
     demo = await startDemo('lighttpd', store.path)
     // launchPersistentContext is playwright's way to pass a fresh --user-data-dir.

@@ -45,6 +45,16 @@ export function requireExecutable(path: string, install: string): void {
   }
 }
 
+/** lighttpd as `--mode lighttpd` finds it (PATH, then the sbin dirs); fails when absent. */
+export async function requireLighttpd(): Promise<void> {
+  const { findLighttpd } = await import('../dist/lighttpd.js')
+  if (!findLighttpd()) {
+    throw new Error(
+      'lighttpd is not installed: apt-get install -y lighttpd (.ci/run installs it in CI). This test does not skip.',
+    )
+  }
+}
+
 export interface Demo {
   url: string
   child: ChildProcess
