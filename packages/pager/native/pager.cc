@@ -599,6 +599,16 @@ struct Pager::Impl {
     wrote = true;
   }
 
+  // Page count to grow to when `needed` more pages are required: a step of
+  // max(needed, count/8, 256) pages (amortises fallocate + mmap), clamped to the
+  // reservation when only the step (not the need) exceeds it.
+  uint64_t growth_target(uint64_t count, uint64_t needed) const {
+    uint64_t t = count + std::max<uint64_t>({needed, count / 8, 256});
+    uint64_t limit = reserve / kPage;
+    if (t > limit) t = std::max(count + needed, limit);
+    return t;
+  }
+
   // Allocates n contiguous pages (journaled, fresh). Used by alloc_pages and by the
   // journal itself.
   uint64_t alloc_run(uint64_t n) {
@@ -620,8 +630,7 @@ struct Pager::Impl {
         return p;
       }
       uint64_t count = page_count();
-      uint64_t needed = trail + n - count;
-      grow_to(count + std::max<uint64_t>({needed, count / 8, 256}));
+      grow_to(growth_target(count, trail + n - count));
     }
   }
 
@@ -1149,7 +1158,7 @@ bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
     if (k > 0 && k * PST_MAP_SPAN >= from) return false;
   for (uint64_t p = from; p < std::min(to, count); ++p)
     if (m.is_alloc(p)) return false;
-  if (to > count) m.grow_to(std::max<uint64_t>({to, count + count / 8, count + 256}));
+  if (to > count) m.grow_to(m.growth_target(count, to - count));
   m.journal_header();
   // Mark the added pages allocated, not run starts.
   uint8_t* a0 = m.map_alloc_byte(from);
