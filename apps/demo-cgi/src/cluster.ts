@@ -57,6 +57,13 @@ export function runWorker(o: ClusterOptions): void {
   }
   process.on('SIGTERM', shutdown)
   process.on('disconnect', shutdown)
+  server.once('error', (e: NodeJS.ErrnoException) => {
+    const message =
+      e.code === 'EADDRINUSE'
+        ? `port ${o.port} on ${o.host} is already in use: stop what uses it or pick another with --port`
+        : e.message
+    process.send?.({ type: 'error', message }, undefined, undefined, () => process.exit(1))
+  })
   server.listen(o.port, o.host, () => {
     process.send?.({ type: 'listening', port: (server.address() as AddressInfo).port })
   })
@@ -77,7 +84,12 @@ export function startCluster(o: ClusterOptions, script: string, args: string[]):
     const fork = () => {
       const w = cluster.fork({ PERSIST_DEMO_WORKER: '1' })
       workers.add(w)
-      w.on('message', (m: { type?: string; port?: number }) => {
+      w.on('message', (m: { type?: string; port?: number; message?: string }) => {
+        if (m?.type === 'error') {
+          stopping = true
+          for (const other of workers) other.process.kill('SIGTERM')
+          return reject(new Error(m.message))
+        }
         if (m?.type !== 'listening' || ++listening !== o.workers) return
         resolve({ port: m.port!, stop })
       })

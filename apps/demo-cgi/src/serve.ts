@@ -77,12 +77,15 @@ function parseOptions(argv: string[]): Options {
   return { mode, port, workers }
 }
 
-/** A port nobody listens on right now (lighttpd cannot report the one it picked for port 0). */
-function freePort(): Promise<number> {
+/**
+ * Binds `port` (0: any) once and releases it, returning the port: lighttpd cannot report
+ * the port it picked for 0, and a port in use must be reported before lighttpd starts.
+ */
+function probePort(port: number): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer()
-    s.once('error', rej)
-    s.listen(0, HOST, () => {
+    s.once('error', (e: NodeJS.ErrnoException) => rej(e.code === 'EADDRINUSE' ? portInUse(port) : e))
+    s.listen(port, HOST, () => {
       const { port } = s.address() as { port: number }
       s.close(() => res(port))
     })
@@ -90,6 +93,10 @@ function freePort(): Promise<number> {
 }
 
 let stopping = false
+
+function portInUse(port: number): Error {
+  return new Error(`port ${port} on ${HOST} is already in use: stop what uses it or pick another with --port`)
+}
 
 /** Stops `stop` on SIGINT/SIGTERM, then exits 0; a second signal exits at once. */
 function onSignals(stop: () => Promise<void>): void {
@@ -141,7 +148,7 @@ async function main(): Promise<void> {
   let extra = ''
   let stop: () => Promise<void>
   if (mode === 'lighttpd') {
-    if (port === 0) port = await freePort()
+    port = await probePort(port)
     const running = await startLighttpd({ bin: lighttpd!, host: HOST, port, cgiDir, env: cgiEnv })
     how = `CGI under lighttpd ${lighttpdVersion(lighttpd!)} + mod_cgi, one process per request`
     stop = running.stop
@@ -152,7 +159,9 @@ async function main(): Promise<void> {
       process.exit(1)
     })
   } else if (mode === 'gateway') {
-    const server = await startGateway({ host: HOST, port, cgiDir, env: cgiEnv })
+    const server = await startGateway({ host: HOST, port, cgiDir, env: cgiEnv }).catch((e) => {
+      throw e.code === 'EADDRINUSE' ? portInUse(port) : e
+    })
     port = (server.address() as { port: number }).port
     how = `CGI under the built-in gateway${opts.mode === 'cgi' ? ' (lighttpd not found)' : ''}, one process per request`
     stop = () =>
