@@ -1,5 +1,7 @@
 // 3. The built-in RFC 3875 gateway (used when lighttpd is absent) and the CGI programs run by hand.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -9,6 +11,7 @@ import {
   form,
   http,
   load,
+  SERVE,
   startDemo,
   tempStore,
   visitorNumber,
@@ -107,5 +110,34 @@ describe('3. CGI programs and the built-in gateway', () => {
     expect(m.headers.allow).toBe('GET, HEAD')
     const big = await http(`${demo.url}/people`, { method: 'POST', body: 'x'.repeat(70_000) })
     expect(big.status).toBe(413)
+  })
+
+  it('3.6 serve.js refuses bad options (exit 2, usage) and a port in use (exit 1, says so), in every mode', async () => {
+    const bad = spawnSync(process.execPath, [SERVE, '--mode', 'fast'], {
+      env: demoEnv(store.path),
+      encoding: 'utf8',
+    })
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain('--mode must be one of cgi, lighttpd, gateway, cluster, got "fast"')
+    expect(bad.stderr).toContain('usage:')
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = String((busy.address() as AddressInfo).port)
+    try {
+      for (const mode of ['gateway', 'cluster', 'lighttpd']) {
+        const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+          const child = spawn(process.execPath, [SERVE, '--port', port, '--mode', mode], {
+            env: demoEnv(store.path),
+          })
+          let err = ''
+          child.stderr.on('data', (c) => (err += c))
+          child.on('close', (code) => resolve({ code, err }))
+        })
+        expect(r.code, mode).toBe(1)
+        expect(r.err, mode).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      }
+    } finally {
+      busy.close()
+    }
   })
 })
