@@ -45,6 +45,7 @@ button.secondary { background: #fff; color: var(--accent); padding: .25rem .7rem
 .error { border-color: #f3b8b2; background: #fff6f5; }
 .error h1 { color: var(--bad); }
 code { background: #eef2f6; padding: .1rem .3rem; border-radius: 4px; }
+main a { color: var(--accent); }
 `
 
 export interface LayoutOptions {
