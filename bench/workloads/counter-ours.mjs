@@ -93,23 +93,33 @@ export async function ourCounterRows(ctx, res, { persist, pager, durability, opt
 async function pagerRow(ctx, pager, durability, opt, add, tag) {
   const p = pager.openPager(join(ctx.tmp, `pager-${durability}.persist`), { durability })
   try {
-    // One u64 in a freshly allocated page, incremented in its own transaction.
+    // One f64 in a freshly allocated page, incremented in its own transaction.
     p.begin()
-    const page = p.allocPages(1)
+    const off = p.allocPages(1) * pager.mod.PAGE_SIZE
+    p.willWrite(off, 8)
+    p.mem.setF64(off, 0)
     p.commit()
-    const off = page * pager.mod.PAGE_SIZE
-    let dv = new DataView(p.mem ?? p.buffer)
+    const mem = p.mem
+    const tx0 = p.txid
+    let n = 0
     const m = await ctx.measure(
       'pager txn',
       () => {
-        if (p.begin() & 2) dv = new DataView(p.mem ?? p.buffer)
+        p.begin()
         p.willWrite(off, 8)
-        dv.setFloat64(off, dv.getFloat64(off, true) + 1, true)
+        mem.setF64(off, mem.f64(off) + 1)
         p.commit()
+        n++
       },
       opt,
     )
-    add(`pager: begin + willWrite(8) + write + commit${tag}`, 'ours', m, 'lowest layer, raw u64')
+    if (mem.f64(off) !== n) throw new Error(`pager counter is ${mem.f64(off)}, expected ${n}`)
+    add(
+      `pager: begin + willWrite(8) + write + commit${tag}`,
+      'ours',
+      m,
+      `lowest layer, raw f64; ${n} increments → ${p.txid - tx0} commits (txid)`,
+    )
   } finally {
     p.close()
   }

@@ -106,6 +106,52 @@ export default {
     // From JS, per call, when the heap's JS API exists.
     const heap = await loadHeap()
     if (!heap.openHeap) res.skip('persist heap from JS (per call)', `not available yet: ${heap.reason}`)
+    else {
+      try {
+        await jsRows(ctx, res, heap, pairs)
+      } catch (e) {
+        res.skip('persist heap from JS (per call)', `error: ${firstLine(e)}`)
+        ctx.log('heap JS failed:', e?.stack ?? e)
+      }
+    }
     return res
   },
+}
+
+// alloc+free pairs called from JS: inside transactions of 256 pairs (as the native
+// loop), and each pair in transactions of its own (the heap's implicit transaction).
+async function jsRows(ctx, res, heap, pairs) {
+  const h = heap.openHeap(join(ctx.tmp, 'heap-js.persist'))
+  try {
+    const batched = []
+    const single = []
+    const opt = ctx.quick ? { iterations: 1, time: 0, warmup: false } : { iterations: 5, time: 300 }
+    for (const size of pairs) {
+      const m = await ctx.measure(
+        `js ${size}`,
+        () => {
+          h.pager.begin()
+          for (let i = 0; i < 256; i++) h.free(h.alloc(size))
+          h.pager.commit()
+        },
+        { ...opt, batch: ctx.quick ? 4 : 40 },
+      )
+      batched.push((m.us * 1000) / 256)
+      const m2 = await ctx.measure(`js1 ${size}`, () => h.free(h.alloc(size)), {
+        ...opt,
+        batch: ctx.quick ? 100 : 5000,
+      })
+      single.push((m2.us * 1000) / 2)
+    }
+    const pad = res.columns.length - pairs.length
+    res.row('persist heap from JS, transactions of 256 pairs', 'ours', [...batched, ...Array(pad).fill(null)])
+    res.row(
+      'persist heap from JS, alloc and free each its own transaction (per call)',
+      'ours',
+      [...single, ...Array(pad).fill(null)],
+      'per call (½ pair): each call takes the lock and commits',
+    )
+  } finally {
+    h.close()
+  }
 }
