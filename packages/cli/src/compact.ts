@@ -32,17 +32,18 @@ export interface CompactResult {
 /** Records copied between intermediate commits of the new file. */
 const COMMIT_EVERY = 20_000
 
-function refuseIfShared(file: string, when: string): void {
+/** C1: refuses unless this process's own `ownLocks` open locks are the only ones on FILE. */
+function refuseIfShared(file: string, when: string, ownLocks: number): void {
   const r = otherOpeners(file)
   if (!r.checked)
     throw new PersistError(
       'PERSIST_UNSUPPORTED',
       `cannot tell whether another process has ${file} open (no /proc on this system), so compact refuses ${when}`,
     )
-  if (r.pids.length > 0)
+  if (r.pids.length > 0 || r.openLocks > ownLocks)
     throw new PersistError(
       'PERSIST_LOCKED',
-      `${file} is open in another process (pid ${r.pids.join(', ')}); close it there first — compact replaces the file, and that process would keep writing to the old copy`,
+      `${file} is open in another process (${r.pids.length ? `pid ${r.pids.join(', ')}` : `${r.openLocks - ownLocks} other open handle(s)`}); close it there first — compact replaces the file, and that process would keep writing to the old copy`,
     )
   const mode = statSync(file).mode
   if (r.unreadable > 0 && (mode & 0o066) !== 0)
@@ -53,7 +54,7 @@ function refuseIfShared(file: string, when: string): void {
 }
 
 export function compact(file: string, progress: Progress | undefined, lockTimeoutMs?: number): CompactResult {
-  refuseIfShared(file, 'before copying')
+  refuseIfShared(file, 'before copying', 0)
   const before = statSync(file).size
   const mode = statSync(file).mode & 0o777
   const tmp = `${file}.compact-tmp`
@@ -61,6 +62,7 @@ export function compact(file: string, progress: Progress | undefined, lockTimeou
   let dst: Objects | undefined
   try {
     src.begin() // C2: held until after the rename
+    refuseIfShared(file, 'before copying', 1) // C1 again, now that our own handle holds one open lock
     if (existsSync(tmp)) unlinkSync(tmp)
     dst = openObjects(tmp, { create: true })
     const copier = new Copier(src, dst)
@@ -94,7 +96,7 @@ export function compact(file: string, progress: Progress | undefined, lockTimeou
     } finally {
       closeSync(fd)
     }
-    refuseIfShared(file, 'to replace it') // C1, second look
+    refuseIfShared(file, 'to replace it', 1) // C1, second look (our own handle holds one open lock)
     renameSync(tmp, file)
     const dfd = openSync(dirname(file), 'r')
     try {

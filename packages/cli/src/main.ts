@@ -103,8 +103,8 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
     .argument('<file>', 'the store file')
     .option('--json', 'print the statistics as one JSON object')
     .action((file: string, opts: { json?: boolean }) => {
-      const st = withStore(file, g(), (o) => inTxn(o, () => o.stats()))
-      const full = { file: resolve(file), fileBytes: statSync(file).size, ...(st as object) }
+      const st = withStore(file, g(), (o) => inTxn(o, () => ({ pager: o.pager.stats(), ...o.stats() })))
+      const full = { file: resolve(file), fileBytes: statSync(file).size, ...st }
       io.stdout(opts.json ? `${JSON.stringify(full, null, 2)}\n` : formatStats(full))
     })
 
@@ -118,7 +118,7 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
       try {
         problems = withStore(file, g(), (o) => inTxn(o, () => o.check()))
       } catch (e) {
-        if (isPersistError(e) && (e.code === 'PERSIST_CORRUPT' || e.code === 'PERSIST_NOT_STORE')) problems = [`${e.message} (${e.code})`]
+        if (isPersistError(e, 'PERSIST_CORRUPT')) problems = [`${e.message} (${e.code})`]
         else throw e
       }
       if (opts.json) io.stdout(`${JSON.stringify({ ok: problems.length === 0, problems })}\n`)

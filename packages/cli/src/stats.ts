@@ -36,12 +36,22 @@ function find(o: unknown, re: RegExp): number | undefined {
   return undefined
 }
 
+function inUse(r: Record<string, unknown>): boolean {
+  for (const key of ['live', 'slabs', 'blocks', 'count']) if (typeof r[key] === 'number' && (r[key] as number) > 0) return true
+  return !('live' in r || 'slabs' in r || 'blocks' in r || 'count' in r)
+}
+
 export function formatStats(st: Record<string, unknown>): string {
   const lines: string[] = []
   const walk = (o: Record<string, unknown>, depth: number) => {
     const pad = '  '.repeat(depth)
     for (const [k, v] of Object.entries(o)) {
-      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (Array.isArray(v)) {
+        // e.g. the heap's size classes: show only the rows in use, one line each
+        const rows = v.filter((r) => r === null || typeof r !== 'object' || Object.values(r).every((x) => typeof x !== 'number') || inUse(r))
+        lines.push(`${pad}${k}: ${v.length} (${rows.length} in use)`)
+        for (const r of rows) lines.push(`${pad}  ${r !== null && typeof r === 'object' ? Object.entries(r).map(([a, b]) => `${a}=${fmtValue(a, b)}`).join(' ') : fmtValue(k, r)}`)
+      } else if (v !== null && typeof v === 'object') {
         lines.push(`${pad}${k}:`)
         walk(v as Record<string, unknown>, depth + 1)
       } else lines.push(`${pad}${k}: ${fmtValue(k, v)}`)

@@ -1,0 +1,142 @@
+// 5.x interop: the C example of FORMAT.md compiles against persist_format.h and reads
+// a live store; FORMAT.md's dict hash test vectors match the implementation.
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { hashKey } from '@persist/objects'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FIXTURES, fixture, REPO, tmpDir, waitFor } from './helpers.js'
+
+const { dir, cleanup } = tmpDir('interop')
+const exe = join(dir, 'read_store')
+afterAll(cleanup)
+
+beforeAll(() => {
+  const cc = spawnSync(
+    'cc',
+    [
+      '-std=c11',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-I',
+      join(REPO, 'packages/pager/include'),
+      join(REPO, 'docs/examples/read_store.c'),
+      '-o',
+      exe,
+      '-lpthread',
+    ],
+    { encoding: 'utf8' },
+  )
+  if (cc.status !== 0) throw new Error(`read_store.c does not compile:\n${cc.stderr}`)
+})
+
+function readStore(file: string): Record<string, number> {
+  const r = spawnSync(exe, [file], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`read_store exited ${r.status}: ${r.stderr}`)
+  const out: Record<string, number> = {}
+  for (const line of r.stdout.trim().split('\n')) {
+    const [k, v] = line.split('=')
+    out[k] = Number(v)
+  }
+  return out
+}
+
+function pagerFacts(file: string): { pageCount: number; txid: number; objectsMeta: number } {
+  const r = spawnSync(process.execPath, [join(FIXTURES, 'header.mjs'), file], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(r.stderr)
+  return JSON.parse(r.stdout)
+}
+
+describe('5.1 docs/examples/read_store.c', () => {
+  it('prints hd_page_count and hd_txid equal to what the pager reports', () => {
+    const store = join(dir, 'a.persist')
+    const facts = fixture('make-store.mjs', [store, 'sample'])
+    const c = readStore(store)
+    const js = pagerFacts(store)
+    expect(c.format).toBe(1)
+    expect(c.page_count).toBe(js.pageCount)
+    expect(c.txid).toBe(js.txid)
+    expect(c.txid).toBe(facts.txid)
+    expect(c.objects_meta).toBe(js.objectsMeta)
+  })
+
+  it('follows commits of a process that keeps the store open (shared open lock, robust mutex)', async () => {
+    const store = join(dir, 'b.persist')
+    fixture('make-store.mjs', [store, 'sample'])
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      let out = ''
+      holder.stdout.on('data', (d) => {
+        out += d
+      })
+      await waitFor(() => out.includes('open'), 10_000, 'holder')
+      const t0 = readStore(store).txid
+      fixture('make-store.mjs', [store, 'bulk', '50', '64']) // grows the file by > 3 MiB
+      const after = readStore(store)
+      expect(after.txid).toBe(t0 + 1)
+      expect(after.page_count).toBe(pagerFacts(store).pageCount)
+    } finally {
+      holder.kill('SIGKILL')
+      await new Promise((r) => holder.on('close', r))
+    }
+  })
+
+  it('rolls back the journal of a writer killed mid-transaction (EOWNERDEAD) before reading', async () => {
+    const store = join(dir, 'c.persist')
+    const facts = fixture('make-store.mjs', [store, 'sample'])
+    // A second opener stays, so read_store is not the first opener: it must take the
+    // path through pthread_mutex_timedlock → EOWNERDEAD → rollback → consistent.
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let held = ''
+    holder.stdout.on('data', (d) => {
+      held += d
+    })
+    await waitFor(() => held.includes('open'), 10_000, 'holder')
+    const victim = spawn(process.execPath, [join(FIXTURES, 'die-in-txn.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    victim.stdout.on('data', (d) => {
+      out += d
+    })
+    await waitFor(() => out.includes('in txn'), 10_000, 'victim to write inside a transaction')
+    victim.kill('SIGKILL')
+    await new Promise((r) => victim.on('close', r))
+    try {
+      const c = readStore(store) // EOWNERDEAD → rollback → consistent
+      expect(c.txid).toBe(facts.txid)
+      const js = pagerFacts(store)
+      expect(js.txid).toBe(facts.txid)
+      expect(js.journalEntries).toBe(0)
+    } finally {
+      holder.kill('SIGKILL')
+      await new Promise((r) => holder.on('close', r))
+    }
+  })
+})
+
+describe('5.2 FORMAT.md', () => {
+  const format = readFileSync(join(REPO, 'FORMAT.md'), 'utf8')
+
+  it('the dict key hash test vectors match hashKey()', () => {
+    // Rows of the "Key hash" test-vector table: | `"key"` (JSON string) | `0x…` |
+    const rows = [...format.matchAll(/^\|\s*`("(?:[^"\\]|\\.)*")`\s*\|\s*`?(0x[0-9a-fA-F]{8})`?\s*\|/gm)]
+    expect(rows.length).toBeGreaterThanOrEqual(5)
+    for (const [, key, hash] of rows) {
+      expect(`0x${hashKey(JSON.parse(key)).toString(16).padStart(8, '0')}`, key).toBe(hash.toLowerCase())
+    }
+  })
+
+  it('the header offsets in FORMAT.md match persist_format.h', () => {
+    const h = readFileSync(join(REPO, 'packages/pager/include/persist_format.h'), 'utf8')
+    for (const [field, off] of [
+      ['hd_page_count', 24],
+      ['hd_txid', 32],
+      ['hd_jr_entries', 64],
+      ['hd_slots', 128],
+      ['hd_lock', 256],
+    ] as const) {
+      expect(h).toMatch(new RegExp(`${field}.*/\\*\\s*${off}\\b`))
+      expect(format).toMatch(new RegExp(`\\|\\s*${off}\\s*\\|[^\\n]*${field}`))
+    }
+  })
+})
