@@ -1,0 +1,1768 @@
+/**
+ * @persist/objects — persistent values (int, float, string, bytes, list, dict, class
+ * records) with reference counts and a cycle collector, read and written straight in
+ * the mapped file through the pager's Mem accessors. Native calls happen only for
+ * alloc/free (heap), the write barrier (willWrite) and the lock (begin/commit).
+ *
+ * Layout: FORMAT.md "## Objects" and src/format.ts.
+ *
+ * Invariants (check() verifies them; code cites them):
+ *  O1  Every record (dict, list, object) reachable from the root dict or listed in the
+ *      pending set has rc_type in {1,2,3}, rc_gen != 0 and rc_check == rc_gen ^ off/16 ^ salt.
+ *  O2  rc_refs == number of T_REF slots in reachable (or pending) records pointing to it,
+ *      +1 for the root dict (held by the meta block).
+ *  O3  A record whose rc_refs reaches 0 is not freed at once: it goes to the pending set
+ *      and is freed at commit() if its count is still 0 (deferred reference counting),
+ *      so `b.push(a.pop())` in one transaction moves a record without freeing it.
+ *      New records start at 0 and pending. Frees recurse (with an explicit stack).
+ *  O4  String, bytes and big-bigint blocks are owned by exactly one slot (never shared):
+ *      releasing the slot frees the block at once (no handle can point at it).
+ *  O5  Dict: count <= used <= cap; nbuckets == 2*cap (load <= 1/2 with tombstones, so a
+ *      probe always ends at an empty bucket); every live entry is reachable by linear
+ *      probing from hash & (nbuckets-1); a deleted entry has key tag T_DELETED and a
+ *      zero value slot; entry order == insertion order.
+ *  O6  List: len <= cap; slots [len, cap) are all zero (T_UNDEF), so growing the
+ *      length needs no write and no released value is owned twice.
+ *  O7  Strings are encoded canonically: latin1 iff every code unit < 256; inline when
+ *      short (T_SSTR <= 14 bytes, T_SSTR16 <= 7 code units).
+ *  O8  Every write to file bytes is preceded, in the same transaction, by
+ *      pager.willWrite covering them (the pager journals each 64-byte line once).
+ *  O9  Generations are handed out from om_next_gen (and a process-local high-water
+ *      mark, so a rollback never makes this process reuse a generation); a freed record
+ *      has rc_type = rc_gen = 0. isLive(off, gen) also requires gen < om_next_gen, so a
+ *      record created after a rolled-back savepoint is not live.
+ */
+import { openHeap } from '@persist/heap'
+import { type Mem, type Pager, type PagerOptions, PersistError } from '@persist/pager'
+import {
+  BUCKET,
+  CHECK_SALT,
+  DC_CAP,
+  DC_CLASS,
+  DC_COUNT,
+  DC_ENTRIES,
+  DC_INDEX,
+  DC_NBUCKETS,
+  DC_USED,
+  DICT_SIZE,
+  DUMMY,
+  ENC_LATIN1,
+  ENC_UTF16,
+  ENTRY,
+  LIST_SIZE,
+  LS_CAP,
+  LS_ITEMS,
+  LS_LEN,
+  META_MAGIC,
+  META_SIZE,
+  OBJECTS_VERSION,
+  OM_MAGIC,
+  OM_NEXT_GEN,
+  OM_ROOT,
+  OM_VERSION,
+  R_DICT,
+  R_LIST,
+  R_OBJECT,
+  RC_CHECK,
+  RC_GEN,
+  RC_REFS,
+  SLOT,
+  SSTR_MAX,
+  SSTR16_MAX,
+  T_BIGINT,
+  T_BIGREC,
+  T_BYTES,
+  T_DATE,
+  T_DELETED,
+  T_FALSE,
+  T_FLOAT,
+  T_INT,
+  T_MAX,
+  T_NULL,
+  T_REF,
+  T_SSTR,
+  T_SSTR16,
+  T_STR,
+  T_TRUE,
+  T_UNDEF,
+} from './format.js'
+import { hashKey } from './hash.js'
+
+export type RecordKind = 'dict' | 'list' | 'object'
+
+export interface ObjectHooks {
+  /** A read found a record: return the JS handle for it (persist: a Proxy). */
+  wrap(off: number, kind: RecordKind): unknown
+  /** v is a handle of THIS store? → its record offset (else v is deep-copied). */
+  unwrap(v: object): number | undefined
+  /** Class name to store a non-plain object under, else undefined (→ TypeError). */
+  classOf(v: object): string | undefined
+  /** Fields of a class instance (default: own enumerable string keys). */
+  fieldsOf?(v: object): Iterable<[string, unknown]>
+}
+
+/** What this layer needs from @persist/heap (its Heap class satisfies it). */
+export interface HeapLike {
+  readonly pager: Pager
+  alloc(size: number, options?: { zero?: boolean }): number
+  free(off: number): void
+  realloc(off: number, size: number): number
+  usableSize(off: number): number
+  root(i: number): number
+  setRoot(i: number, off: number): void
+  /** Offsets of every live block. */
+  blocks(): Iterable<number>
+  stats(): object
+  check(): string[]
+  close(): void
+}
+
+export type OpenOptions = PagerOptions & { hooks?: Partial<ObjectHooks> }
+type Heap = HeapLike
+
+/** The default handle when no hooks are given: a plain reference to a record. */
+export class RecordRef {
+  constructor(
+    readonly objects: Objects,
+    readonly off: number,
+    readonly kind: RecordKind,
+    readonly gen: number,
+  ) {}
+}
+
+const KINDS: RecordKind[] = ['dict', 'dict', 'list', 'object']
+const TWO32 = 4294967296
+const NOT_LATIN1 = /[^\0-\xff]/
+
+function hex(off: number): string {
+  return `0x${off.toString(16)}`
+}
+
+function corrupt(msg: string): PersistError {
+  return new PersistError(
+    'PERSIST_CORRUPT',
+    `${msg}; the store is damaged: run check() for details and restore from a backup`,
+  )
+}
+
+function nextPow2(n: number): number {
+  let p = 4
+  while (p < n) p *= 2
+  return p
+}
+
+function joinPath(base: string | undefined, key: string | number): string {
+  const b = base ?? 'value'
+  if (typeof key === 'number') return `${b}[${key}]`
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${b}.${key}` : `${b}[${JSON.stringify(key)}]`
+}
+
+function checkIndex(i: number, what: string): void {
+  if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i > 0xfffffffe) {
+    throw new RangeError(`${what}: expected an integer index in [0, 2^32-2], got ${String(i)}`)
+  }
+}
+
+function isPlainProto(v: object): boolean {
+  const p = Object.getPrototypeOf(v)
+  return p === Object.prototype || p === null
+}
+
+function bytesSubtype(v: object): number {
+  if (v instanceof ArrayBuffer) return 11
+  if (Buffer.isBuffer(v)) return 13
+  if (v instanceof DataView) return 12
+  if (v instanceof Uint8Array) return 0
+  if (v instanceof Int8Array) return 1
+  if (v instanceof Uint8ClampedArray) return 2
+  if (v instanceof Int16Array) return 3
+  if (v instanceof Uint16Array) return 4
+  if (v instanceof Int32Array) return 5
+  if (v instanceof Uint32Array) return 6
+  if (v instanceof Float32Array) return 7
+  if (v instanceof Float64Array) return 8
+  if (v instanceof BigInt64Array) return 9
+  if (v instanceof BigUint64Array) return 10
+  return -1
+}
+
+function makeBytes(sub: number, copy: Uint8Array): unknown {
+  const b = copy.buffer
+  switch (sub) {
+    case 0:
+      return copy
+    case 1:
+      return new Int8Array(b)
+    case 2:
+      return new Uint8ClampedArray(b)
+    case 3:
+      return new Int16Array(b)
+    case 4:
+      return new Uint16Array(b)
+    case 5:
+      return new Int32Array(b)
+    case 6:
+      return new Uint32Array(b)
+    case 7:
+      return new Float32Array(b)
+    case 8:
+      return new Float64Array(b)
+    case 9:
+      return new BigInt64Array(b)
+    case 10:
+      return new BigUint64Array(b)
+    case 11:
+      return b
+    case 12:
+      return new DataView(b)
+    case 13:
+      return Buffer.from(b)
+    default:
+      throw corrupt(`unknown bytes subtype ${sub}`)
+  }
+}
+
+function unsupported(v: object): string {
+  if (v instanceof Map) return 'Map objects cannot be stored (use a plain object with string keys)'
+  if (v instanceof Set) return 'Set objects cannot be stored (use an array)'
+  if (
+    v instanceof WeakMap ||
+    v instanceof WeakSet ||
+    (typeof WeakRef !== 'undefined' && v instanceof WeakRef)
+  )
+    return `${v.constructor.name} objects cannot be stored`
+  if (v instanceof Promise) return 'Promises cannot be stored (await the value first)'
+  if (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer)
+    return 'SharedArrayBuffer cannot be stored (copy it into a Uint8Array)'
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name
+  return `instances of ${typeof name === 'string' && name ? name : 'this class'} cannot be stored (register the class, or store a plain object)`
+}
+
+interface Walk {
+  /** every block the graph owns (meta, records, entry/index/item arrays, strings, bytes) */
+  reach: Set<number>
+  /** record → references found from walked records */
+  counts: Map<number, number>
+  records: number[]
+  strings: number
+  bytes: number
+  bigints: number
+}
+
+export class Objects {
+  hooks: ObjectHooks
+  readonly heap: Heap
+  readonly pager: Pager
+  /** The meta block (heap root slot 0). */
+  readonly metaOff: number
+  /** The root dict record. */
+  readonly rootOff: number
+
+  private mem: Mem
+  private pending: number[] = []
+  private pendingSet = new Set<number>()
+  private savepoints = new Map<number, number>()
+  private genHigh = 0
+
+  /** Opens (or creates) a store file and its objects layer. Options as openHeap's. */
+  static open(path: string, options: OpenOptions = {}): Objects {
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('Objects.open: options must be an object')
+    const { hooks, ...heapOptions } = options
+    const heap: HeapLike = openHeap(path, heapOptions)
+    try {
+      return new Objects(heap, hooks)
+    } catch (e) {
+      heap.close()
+      throw e
+    }
+  }
+
+  /** Wraps an open heap; initialises the meta block and the root dict on first use. */
+  constructor(heap: Heap, hooks?: Partial<ObjectHooks>) {
+    if (heap === null || typeof heap !== 'object' || !heap.pager)
+      throw new TypeError('new Objects(heap): expected a Heap')
+    this.heap = heap
+    this.pager = heap.pager
+    this.mem = heap.pager.mem
+    this.hooks = {
+      wrap: hooks?.wrap ?? ((off, kind) => new RecordRef(this, off, kind, this.gen(off))),
+      unwrap: hooks?.unwrap ?? ((v) => (v instanceof RecordRef && v.objects === this ? v.off : undefined)),
+      classOf: hooks?.classOf ?? (() => undefined),
+      fieldsOf: hooks?.fieldsOf,
+    }
+    const own = !this.pager.inTransaction
+    if (own) this.pager.begin()
+    try {
+      let meta = heap.root(0)
+      if (meta === 0) {
+        if (this.pager.readonly)
+          throw new PersistError(
+            'PERSIST_READONLY',
+            'this store has no objects yet and it was opened read-only; open it once without { readonly: true }',
+          )
+        meta = this.initMeta()
+      }
+      this.metaOff = meta
+      this.validateMeta(meta)
+      this.rootOff = this.mem.u64(meta + OM_ROOT)
+      if (own) {
+        this.flushPending()
+        this.pager.commit()
+      }
+    } catch (e) {
+      if (own && this.pager.inTransaction) this.pager.abort()
+      throw e
+    }
+  }
+
+  private initMeta(): number {
+    const m = this.mem
+    const meta = this.heap.alloc(META_SIZE, { zero: true })
+    this.pager.willWrite(meta, META_SIZE)
+    m.bytes(meta, META_SIZE).fill(0)
+    m.writeLatin1(meta + OM_MAGIC, META_MAGIC)
+    m.setU32(meta + OM_VERSION, OBJECTS_VERSION)
+    m.setU32(meta + OM_NEXT_GEN, 1)
+    ;(this as { metaOff: number }).metaOff = meta
+    const root = this.newDict(0, undefined)
+    m.setU32(root + RC_REFS, 1) // O2: the meta block holds the root
+    m.setU64(meta + OM_ROOT, root)
+    this.heap.setRoot(0, meta)
+    return meta
+  }
+
+  private validateMeta(meta: number): void {
+    const m = this.mem
+    if (meta % 16 !== 0 || meta + META_SIZE > m.size)
+      throw corrupt(`heap root 0 (${hex(meta)}) is not an objects meta block`)
+    if (m.latin1(meta + OM_MAGIC, 8) !== META_MAGIC)
+      throw new PersistError(
+        'PERSIST_CORRUPT',
+        `heap root 0 (${hex(meta)}) does not hold @persist/objects data (bad magic): this heap is used by something else`,
+      )
+    const v = m.u32(meta + OM_VERSION)
+    if (v > OBJECTS_VERSION)
+      throw new PersistError(
+        'PERSIST_VERSION',
+        `the objects layer of this store has format version ${v}; this @persist/objects reads version ${OBJECTS_VERSION}: upgrade @persist/objects`,
+      )
+    const root = m.u64(meta + OM_ROOT)
+    if (root % 16 !== 0 || root + DICT_SIZE > m.size || m.u8(root) !== R_DICT)
+      throw corrupt(`the root dict pointer ${hex(root)} is invalid`)
+  }
+
+  // ---- transactions ------------------------------------------------------------
+
+  /** Takes the store lock. Returns the pager's flags (1 = another process committed, 2 = remapped). */
+  begin(): number {
+    const f = this.pager.begin()
+    this.mem = this.pager.mem
+    return f
+  }
+
+  /** Frees records left with no references (O3), then commits. */
+  commit(): void {
+    try {
+      this.flushPending()
+    } catch (e) {
+      this.abort()
+      throw e
+    }
+    this.pager.commit()
+    this.savepoints.clear()
+  }
+
+  abort(): void {
+    this.pending.length = 0
+    this.pendingSet.clear()
+    this.savepoints.clear()
+    this.pager.abort()
+  }
+
+  savepoint(): number {
+    const t = this.pager.savepoint()
+    this.savepoints.set(t, this.pending.length)
+    return t
+  }
+
+  rollbackTo(t: number): void {
+    this.pager.rollbackTo(t)
+    const n = this.savepoints.get(t)
+    if (n !== undefined && n < this.pending.length) {
+      for (let i = n; i < this.pending.length; i++) this.pendingSet.delete(this.pending[i])
+      this.pending.length = n
+    }
+    for (const k of this.savepoints.keys()) if (k > t) this.savepoints.delete(k)
+  }
+
+  get inTransaction(): boolean {
+    return this.pager.inTransaction
+  }
+
+  close(): void {
+    if (this.pager.closed) return
+    if (this.pager.inTransaction) this.abort()
+    this.heap.close()
+  }
+
+  // ---- records -----------------------------------------------------------------
+
+  kind(off: number): RecordKind {
+    const t = this.mem.u8(off)
+    if (t < R_DICT || t > R_OBJECT) throw this.stale(off, this.mem.u32(off + RC_GEN))
+    return KINDS[t]
+  }
+
+  gen(off: number): number {
+    return this.mem.u32(off + RC_GEN)
+  }
+
+  /** False once the record at off was freed (or its memory reused, or rolled back): O1, O9. */
+  isLive(off: number, gen: number): boolean {
+    const m = this.mem
+    if (typeof off !== 'number' || off <= 0 || off % 16 !== 0 || off + 16 > m.size || gen === 0) return false
+    const t = m.u8(off)
+    if (t < R_DICT || t > R_OBJECT || m.u32(off + RC_GEN) !== gen) return false
+    if (m.u32(off + RC_CHECK) !== (gen ^ (off / 16) ^ CHECK_SALT) >>> 0) return false
+    const next = m.u32(this.metaOff + OM_NEXT_GEN)
+    return gen < next
+  }
+
+  /** Throws PERSIST_STALE unless isLive(off, gen). */
+  assertLive(off: number, gen: number): void {
+    if (!this.isLive(off, gen)) throw this.stale(off, gen)
+  }
+
+  private stale(off: number, gen: number): PersistError {
+    return new PersistError(
+      'PERSIST_STALE',
+      `this object was removed from the store (it was at ${hex(off)} gen ${gen}); read it again from its parent`,
+    )
+  }
+
+  className(off: number): string | undefined {
+    if (this.mem.u8(off) !== R_OBJECT) return undefined
+    return this.readSlot(off + DC_CLASS) as string
+  }
+
+  private newGen(): number {
+    const m = this.mem
+    const meta = this.metaOff
+    let g = m.u32(meta + OM_NEXT_GEN)
+    if (g <= this.genHigh) g = this.genHigh + 1
+    if (g >= 0xffffffff) g = 1
+    this.genHigh = g
+    this.pager.willWrite(meta + OM_NEXT_GEN, 4)
+    m.setU32(meta + OM_NEXT_GEN, g + 1)
+    return g
+  }
+
+  private newRecord(type: number, size: number): number {
+    const r = this.heap.alloc(size)
+    const g = this.newGen()
+    const m = this.mem
+    this.pager.willWrite(r, size)
+    m.bytes(r, size).fill(0)
+    m.setU8(r, type)
+    m.setU32(r + RC_GEN, g)
+    m.setU32(r + RC_CHECK, (g ^ (r / 16) ^ CHECK_SALT) >>> 0)
+    this.addPending(r) // O3: refs start at 0
+    return r
+  }
+
+  private newDict(sizeHint: number, className: string | undefined): number {
+    const d = this.newRecord(className === undefined ? R_DICT : R_OBJECT, DICT_SIZE)
+    if (className !== undefined) this.writeString(d + DC_CLASS, className)
+    if (sizeHint > 0) this.dictResize(d, nextPow2(sizeHint))
+    return d
+  }
+
+  private newList(n: number): number {
+    const l = this.newRecord(R_LIST, LIST_SIZE)
+    if (n > 0) this.listReserve(l, n, true)
+    return l
+  }
+
+  private addPending(r: number): void {
+    if (!this.pendingSet.has(r)) {
+      this.pendingSet.add(r)
+      this.pending.push(r)
+    }
+  }
+
+  private incRef(r: number): void {
+    const m = this.mem
+    this.pager.willWrite(r + RC_REFS, 4)
+    m.setU32(r + RC_REFS, m.u32(r + RC_REFS) + 1)
+  }
+
+  private decRef(r: number, stack?: number[]): void {
+    const m = this.mem
+    const c = m.u32(r + RC_REFS)
+    if (c === 0) throw corrupt(`reference count underflow at record ${hex(r)}`)
+    this.pager.willWrite(r + RC_REFS, 4)
+    m.setU32(r + RC_REFS, c - 1)
+    if (c === 1) {
+      if (stack) stack.push(r)
+      else this.addPending(r)
+    }
+  }
+
+  /** O3: frees every pending record whose count is still 0, recursively. */
+  private flushPending(): void {
+    if (this.pending.length === 0) return
+    const m = this.mem
+    const stack: number[] = []
+    for (const r of this.pending) {
+      const t = m.u8(r)
+      if (t >= R_DICT && t <= R_OBJECT && m.u32(r + RC_REFS) === 0) stack.push(r)
+    }
+    this.pending.length = 0
+    this.pendingSet.clear()
+    while (stack.length > 0) this.freeRecord(stack.pop()!, stack)
+  }
+
+  /** Releases everything a record owns, clears its header (O9) and frees it. */
+  private freeRecord(r: number, stack: number[]): void {
+    const m = this.mem
+    const t = m.u8(r)
+    if (t === R_LIST) {
+      const len = m.u32(r + LS_LEN)
+      const items = m.u64(r + LS_ITEMS)
+      for (let i = 0; i < len; i++) this.releaseSlot(items + i * SLOT, stack)
+      if (items !== 0) this.heap.free(items)
+    } else if (t === R_DICT || t === R_OBJECT) {
+      const used = m.u32(r + DC_USED)
+      const ents = m.u64(r + DC_ENTRIES)
+      for (let i = 0; i < used; i++) {
+        const e = ents + i * ENTRY
+        if (m.u8(e) === T_DELETED) continue
+        this.releaseSlot(e, stack)
+        this.releaseSlot(e + SLOT, stack)
+      }
+      if (ents !== 0) this.heap.free(ents)
+      const idx = m.u64(r + DC_INDEX)
+      if (idx !== 0) this.heap.free(idx)
+      if (t === R_OBJECT) this.releaseSlot(r + DC_CLASS, stack)
+    } else {
+      throw corrupt(`freeing ${hex(r)}, which is not a record (type ${t})`)
+    }
+    this.pager.willWrite(r, 16)
+    m.setU32(r, 0)
+    m.setU32(r + RC_GEN, 0)
+    m.setU32(r + RC_CHECK, 0)
+    this.heap.free(r)
+  }
+
+  // ---- value slots ---------------------------------------------------------------
+
+  /** Releases what slot s owns (O4) or references (O3). Does not write the slot. */
+  private releaseSlot(s: number, stack?: number[]): void {
+    const m = this.mem
+    const t = m.u8(s)
+    if (t < T_STR) return
+    if (t === T_REF) {
+      this.decRef(m.u64(s + 8), stack)
+    } else if (t <= T_BIGREC) {
+      const b = m.u64(s + 8)
+      if (b !== 0) this.heap.free(b)
+    }
+  }
+
+  /** Decodes a slot. Records come back through hooks.wrap. */
+  private readSlot(s: number): unknown {
+    const m = this.mem
+    switch (m.u8(s)) {
+      case T_INT:
+        return m.i32(s + 12) * TWO32 + m.u32(s + 8)
+      case T_FLOAT:
+        return m.f64(s + 8)
+      case T_UNDEF:
+        return undefined
+      case T_NULL:
+        return null
+      case T_FALSE:
+        return false
+      case T_TRUE:
+        return true
+      case T_SSTR: {
+        const n = m.u8(s + 1)
+        return n === 0 ? '' : m.latin1(s + 2, n)
+      }
+      case T_SSTR16:
+        return m.ucs2(s + 2, m.u8(s + 1) * 2)
+      case T_STR: {
+        const n = m.u32(s + 4)
+        const p = m.u64(s + 8)
+        return m.u8(s + 1) === ENC_LATIN1 ? m.latin1(p, n) : m.ucs2(p, n)
+      }
+      case T_REF:
+        return this.hooks.wrap(m.u64(s + 8), KINDS[m.u8(s + 1)])
+      case T_BIGINT:
+        return (BigInt(m.i32(s + 12)) << 32n) + BigInt(m.u32(s + 8))
+      case T_DATE:
+        return new Date(m.f64(s + 8))
+      case T_BYTES: {
+        const n = m.u32(s + 4)
+        const copy = new Uint8Array(n) // a fresh copy: mutating it does not write back
+        if (n > 0) copy.set(m.bytes(m.u64(s + 8), n))
+        return makeBytes(m.u8(s + 1), copy)
+      }
+      case T_BIGREC: {
+        const n = m.u32(s + 4)
+        const b = m.bytes(m.u64(s + 8), n)
+        let v = 0n
+        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i])
+        return m.u8(s + 1) === 1 ? -v : v
+      }
+      default:
+        throw corrupt(`invalid value tag ${m.u8(s)} at ${hex(s)}`)
+    }
+  }
+
+  /**
+   * Checks that v (and everything inside it that would be copied) can be stored,
+   * before anything is written, so a TypeError leaves the store untouched.
+   */
+  private validate(v: unknown, path: string, seen: Set<object> | null): void {
+    switch (typeof v) {
+      case 'function':
+        throw new TypeError(`${path}: functions cannot be stored`)
+      case 'symbol':
+        throw new TypeError(`${path}: symbols cannot be stored`)
+      case 'object': {
+        if (v === null || this.hooks.unwrap(v) !== undefined) return
+        if (v instanceof Date || bytesSubtype(v) >= 0) return
+        if (seen === null) seen = new Set()
+        if (seen.has(v)) return
+        seen.add(v)
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) this.validate(v[i], `${path}[${i}]`, seen)
+          return
+        }
+        if (isPlainProto(v)) {
+          for (const k of Object.keys(v))
+            this.validate((v as Record<string, unknown>)[k], joinPath(path, k), seen)
+          return
+        }
+        const name = this.hooks.classOf(v)
+        if (typeof name !== 'string') throw new TypeError(`${path}: ${unsupported(v)}`)
+        for (const [k, fv] of this.fieldsOf(v)) {
+          if (typeof k !== 'string') throw new TypeError(`${path}: field names must be strings`)
+          this.validate(fv, joinPath(path, k), seen)
+        }
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private fieldsOf(v: object): Iterable<[string, unknown]> {
+    if (this.hooks.fieldsOf) return this.hooks.fieldsOf(v)
+    return Object.keys(v).map((k) => [k, (v as Record<string, unknown>)[k]] as [string, unknown])
+  }
+
+  /** Validates a value about to be stored at base+key (paths built only for objects). */
+  private prepare(v: unknown, base: string | undefined, key: string | number): void {
+    const t = typeof v
+    if (t === 'object' ? v !== null : t === 'function' || t === 'symbol')
+      this.validate(v, joinPath(base, key), null)
+  }
+
+  /**
+   * Stores v (already validated) into slot s, releasing what the slot held.
+   * seen: objects already copied in this deep copy (sharing and cycles).
+   */
+  private writeValue(s: number, v: unknown, seen: Map<object, number> | null): void {
+    const m = this.mem
+    switch (typeof v) {
+      case 'number': {
+        this.pager.willWrite(s, SLOT)
+        if (m.u8(s) >= T_STR) this.releaseSlot(s)
+        if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
+          m.setU32(s, T_INT)
+          m.setU32(s + 4, 0)
+          m.setU32(s + 8, v >>> 0)
+          m.setI32(s + 12, Math.floor(v / TWO32))
+        } else {
+          m.setU32(s, T_FLOAT)
+          m.setU32(s + 4, 0)
+          m.setF64(s + 8, v)
+        }
+        return
+      }
+      case 'string':
+        this.writeString(s, v)
+        return
+      case 'boolean':
+        this.writeSimple(s, v ? T_TRUE : T_FALSE)
+        return
+      case 'undefined':
+        this.writeSimple(s, T_UNDEF)
+        return
+      case 'bigint': {
+        if (BigInt.asIntN(64, v) === v) {
+          this.writeSimple(s, T_BIGINT)
+          m.setU32(s + 8, Number(v & 0xffffffffn))
+          m.setI32(s + 12, Number(BigInt.asIntN(32, v >> 32n)))
+        } else {
+          const neg = v < 0n
+          let a = neg ? -v : v
+          const bytes: number[] = []
+          while (a > 0n) {
+            bytes.push(Number(a & 0xffn))
+            a >>= 8n
+          }
+          const b = this.heap.alloc(bytes.length)
+          this.pager.willWrite(b, bytes.length)
+          m.bytes(b, bytes.length).set(bytes)
+          this.writeSimple(s, T_BIGREC)
+          m.setU8(s + 1, neg ? 1 : 0)
+          m.setU32(s + 4, bytes.length)
+          m.setU64(s + 8, b)
+        }
+        return
+      }
+      case 'object': {
+        if (v === null) {
+          this.writeSimple(s, T_NULL)
+          return
+        }
+        const ref = this.hooks.unwrap(v)
+        if (ref !== undefined) {
+          this.storeRef(s, ref)
+          return
+        }
+        if (v instanceof Date) {
+          this.writeSimple(s, T_DATE)
+          m.setF64(s + 8, v.getTime())
+          return
+        }
+        const sub = bytesSubtype(v)
+        if (sub >= 0) {
+          this.writeBytes(s, v, sub)
+          return
+        }
+        if (seen === null) seen = new Map()
+        const r = this.copyIn(v, seen)
+        this.storeRef(s, r)
+        return
+      }
+      default:
+        throw new TypeError(`${typeof v} values cannot be stored`)
+    }
+  }
+
+  /** Writes a tag whose payload is empty or written by the caller (willWrite done here). */
+  private writeSimple(s: number, tag: number): void {
+    const m = this.mem
+    this.pager.willWrite(s, SLOT)
+    if (m.u8(s) >= T_STR) this.releaseSlot(s)
+    m.setU32(s, tag)
+    m.setU32(s + 4, 0)
+    m.setF64(s + 8, 0)
+  }
+
+  private storeRef(s: number, r: number): void {
+    const m = this.mem
+    const t = m.u8(r)
+    if (t < R_DICT || t > R_OBJECT) throw this.stale(r, m.u32(r + RC_GEN))
+    this.incRef(r) // before releasing: s may already hold r
+    this.writeSimple(s, T_REF)
+    m.setU8(s + 1, t)
+    m.setU64(s + 8, r)
+  }
+
+  private writeBytes(s: number, v: object, sub: number): void {
+    const src =
+      v instanceof ArrayBuffer
+        ? new Uint8Array(v)
+        : new Uint8Array(
+            (v as ArrayBufferView).buffer,
+            (v as ArrayBufferView).byteOffset,
+            (v as ArrayBufferView).byteLength,
+          )
+    const n = src.length
+    if (n > 0xffffffff) throw new PersistError('PERSIST_TOO_BIG', 'a byte value is limited to 4 GiB - 1')
+    let b = 0
+    if (n > 0) {
+      b = this.heap.alloc(n)
+      this.pager.willWrite(b, n)
+      this.mem.bytes(b, n).set(src)
+    }
+    const m = this.mem
+    this.writeSimple(s, T_BYTES)
+    m.setU8(s + 1, sub)
+    m.setU32(s + 4, n)
+    m.setU64(s + 8, b)
+  }
+
+  /** O4, O7: a string owned by slot s; rewritten in place when the old block fits. */
+  private writeString(s: number, str: string): void {
+    const m = this.mem
+    const n = str.length
+    let latin1 = true
+    if (n <= 32) {
+      for (let i = 0; i < n; i++)
+        if (str.charCodeAt(i) > 255) {
+          latin1 = false
+          break
+        }
+    } else latin1 = !NOT_LATIN1.test(str)
+    if (latin1 ? n <= SSTR_MAX : n <= SSTR16_MAX) {
+      this.writeSimple(s, latin1 ? T_SSTR : T_SSTR16)
+      m.setU8(s + 1, n)
+      if (latin1) for (let i = 0; i < n; i++) m.setU8(s + 2 + i, str.charCodeAt(i))
+      else for (let i = 0; i < n; i++) m.setU16(s + 2 + 2 * i, str.charCodeAt(i))
+      return
+    }
+    const nbytes = latin1 ? n : 2 * n
+    if (nbytes > 0xffffffff)
+      throw new PersistError('PERSIST_TOO_BIG', 'a string is limited to 4 GiB - 1 bytes')
+    this.pager.willWrite(s, SLOT)
+    let b = 0
+    if (m.u8(s) === T_STR) {
+      // Seed 002's case: replace in place when the old block is big enough (and not
+      // wastefully big), so only the new string's bytes are written.
+      const old = m.u64(s + 8)
+      const oldLen = m.u32(s + 4)
+      if (nbytes <= oldLen) {
+        if (nbytes >= oldLen / 4 || oldLen <= 256) b = old // a big shrink gives the block back
+      } else if (nbytes <= this.heap.usableSize(old)) b = old
+    }
+    if (b === 0) {
+      this.releaseSlot(s)
+      b = this.heap.alloc(nbytes)
+    }
+    this.pager.willWrite(b, nbytes)
+    if (latin1) m.writeLatin1(b, str)
+    else m.writeUcs2(b, str)
+    m.setU32(s, T_STR | ((latin1 ? ENC_LATIN1 : ENC_UTF16) << 8))
+    m.setU32(s + 4, nbytes)
+    m.setU64(s + 8, b)
+  }
+
+  /** Deep copy of a plain value into new records (refs 0, pending); returns the record. */
+  private copyIn(v: object, seen: Map<object, number>): number {
+    const got = seen.get(v)
+    if (got !== undefined) return got
+    const ref = this.hooks.unwrap(v)
+    if (ref !== undefined) return ref
+    if (Array.isArray(v)) {
+      const n = v.length
+      const l = this.newList(n)
+      seen.set(v, l)
+      for (let i = 0; i < n; i++) {
+        const items = this.mem.u64(l + LS_ITEMS)
+        this.writeValue(items + i * SLOT, v[i], seen)
+      }
+      this.pager.willWrite(l + LS_LEN, 4)
+      this.mem.setU32(l + LS_LEN, n)
+      return l
+    }
+    let fields: Iterable<[string, unknown]>
+    let name: string | undefined
+    let count: number
+    if (isPlainProto(v)) {
+      const keys = Object.keys(v)
+      count = keys.length
+      fields = keys.map((k) => [k, (v as Record<string, unknown>)[k]] as [string, unknown])
+    } else {
+      name = this.hooks.classOf(v)
+      if (typeof name !== 'string') throw new TypeError(`value: ${unsupported(v)}`)
+      const arr = [...this.fieldsOf(v)]
+      count = arr.length
+      fields = arr
+    }
+    const d = this.newDict(count, name)
+    seen.set(v, d)
+    for (const [k, fv] of fields) {
+      const h = hashKey(k)
+      let e = this.findEntry(d, k, h)
+      if (e === 0) e = this.dictInsert(d, k, h)
+      this.writeValue(e + SLOT, fv, seen)
+    }
+    return d
+  }
+
+  // ---- dicts ---------------------------------------------------------------------
+
+  private assertDict(d: number): void {
+    const t = this.mem.u8(d)
+    if (t !== R_DICT && t !== R_OBJECT) this.notA(d, 'dict')
+  }
+
+  private notA(off: number, what: string): never {
+    if (typeof off !== 'number' || !Number.isInteger(off))
+      throw new TypeError(`expected a record offset (a number), got ${typeof off}`)
+    const t = this.mem.u8(off)
+    if (t === 0) throw this.stale(off, this.mem.u32(off + RC_GEN))
+    throw new PersistError(
+      'PERSIST_INVALID',
+      `the record at ${hex(off)} is a ${KINDS[t] ?? `#${t}`}, not a ${what}`,
+    )
+  }
+
+  /** O5: compares a key slot with a JS string without decoding the stored key. */
+  private keyEquals(e: number, key: string): boolean {
+    const m = this.mem
+    const t = m.u8(e)
+    const n = key.length
+    if (t === T_SSTR) {
+      if (m.u8(e + 1) !== n) return false
+      for (let i = 0; i < n; i++) if (m.u8(e + 2 + i) !== key.charCodeAt(i)) return false
+      return true
+    }
+    if (t === T_SSTR16) {
+      if (m.u8(e + 1) !== n) return false
+      for (let i = 0; i < n; i++) if (m.u16(e + 2 + 2 * i) !== key.charCodeAt(i)) return false
+      return true
+    }
+    if (t === T_STR) {
+      const bl = m.u32(e + 4)
+      const p = m.u64(e + 8)
+      if (m.u8(e + 1) === ENC_LATIN1) {
+        if (bl !== n) return false
+        for (let i = 0; i < n; i++) if (m.u8(p + i) !== key.charCodeAt(i)) return false
+      } else {
+        if (bl !== 2 * n) return false
+        for (let i = 0; i < n; i++) if (m.u16(p + 2 * i) !== key.charCodeAt(i)) return false
+      }
+      return true
+    }
+    return false
+  }
+
+  /** The key hash of a stored key slot, computed from the file bytes. */
+  private slotHash(e: number): number {
+    const m = this.mem
+    const t = m.u8(e)
+    let h = 0x811c9dc5
+    if (t === T_SSTR || t === T_SSTR16) {
+      const n = m.u8(e + 1)
+      for (let i = 0; i < n; i++) {
+        h ^= t === T_SSTR ? m.u8(e + 2 + i) : m.u16(e + 2 + 2 * i)
+        h = Math.imul(h, 16777619)
+      }
+    } else if (t === T_STR) {
+      const bl = m.u32(e + 4)
+      const p = m.u64(e + 8)
+      if (m.u8(e + 1) === ENC_LATIN1) {
+        for (let i = 0; i < bl; i++) {
+          h ^= m.u8(p + i)
+          h = Math.imul(h, 16777619)
+        }
+      } else {
+        for (let i = 0; i < bl; i += 2) {
+          h ^= m.u16(p + i)
+          h = Math.imul(h, 16777619)
+        }
+      }
+    } else throw corrupt(`dict key at ${hex(e)} has tag ${t}, not a string`)
+    return h >>> 0
+  }
+
+  /** Bucket offset holding key (0 = absent). */
+  private findBucket(d: number, key: string, h: number): number {
+    const m = this.mem
+    const nb = m.u32(d + DC_NBUCKETS)
+    if (nb === 0) return 0
+    const idx = m.u64(d + DC_INDEX)
+    const ents = m.u64(d + DC_ENTRIES)
+    const mask = nb - 1
+    let i = h & mask
+    for (let probes = 0; probes < nb; probes++) {
+      const b = idx + i * BUCKET
+      const r = m.u32(b)
+      if (r === 0) return 0
+      if (r !== DUMMY && m.u32(b + 4) === h && this.keyEquals(ents + (r - 1) * ENTRY, key)) return b
+      i = (i + 1) & mask
+    }
+    return 0
+  }
+
+  /** Entry offset holding key (0 = absent). */
+  private findEntry(d: number, key: string, h: number): number {
+    const b = this.findBucket(d, key, h)
+    if (b === 0) return 0
+    return this.mem.u64(d + DC_ENTRIES) + (this.mem.u32(b) - 1) * ENTRY
+  }
+
+  /** Appends an entry for a key known to be absent; its value slot is undefined. */
+  private dictInsert(d: number, key: string, h: number): number {
+    const m = this.mem
+    if (m.u32(d + DC_USED) >= m.u32(d + DC_CAP)) {
+      const count = m.u32(d + DC_COUNT)
+      this.dictResize(d, nextPow2(count + 1 + (count >> 1)))
+    }
+    const used = m.u32(d + DC_USED)
+    const e = m.u64(d + DC_ENTRIES) + used * ENTRY
+    this.pager.willWrite(e, ENTRY)
+    m.bytes(e, ENTRY).fill(0)
+    this.writeString(e, key)
+    this.bucketInsert(d, used + 1, h)
+    this.pager.willWrite(d + DC_COUNT, 8)
+    m.setU32(d + DC_COUNT, m.u32(d + DC_COUNT) + 1)
+    m.setU32(d + DC_USED, used + 1)
+    return e
+  }
+
+  private bucketInsert(d: number, ref: number, h: number, journaled = false): void {
+    const m = this.mem
+    const mask = m.u32(d + DC_NBUCKETS) - 1
+    const idx = m.u64(d + DC_INDEX)
+    let i = h & mask
+    for (;;) {
+      const r = m.u32(idx + i * BUCKET)
+      if (r === 0 || r === DUMMY) break
+      i = (i + 1) & mask
+    }
+    const b = idx + i * BUCKET
+    if (!journaled) this.pager.willWrite(b, BUCKET)
+    m.setU32(b, ref)
+    m.setU32(b + 4, h)
+  }
+
+  /** O5: new entry and index arrays of capacity cap; live entries keep their order. */
+  private dictResize(d: number, cap: number): void {
+    const m = this.mem
+    const oldEnts = m.u64(d + DC_ENTRIES)
+    const oldIdx = m.u64(d + DC_INDEX)
+    const used = m.u32(d + DC_USED)
+    const ents = this.heap.alloc(cap * ENTRY)
+    const idx = this.heap.alloc(cap * 2 * BUCKET)
+    this.pager.willWrite(ents, cap * ENTRY)
+    this.pager.willWrite(idx, cap * 2 * BUCKET)
+    m.bytes(idx, cap * 2 * BUCKET).fill(0)
+    this.pager.willWrite(d + DC_COUNT, 32)
+    m.setU32(d + DC_NBUCKETS, cap * 2)
+    m.setU64(d + DC_INDEX, idx)
+    let j = 0
+    if (oldEnts !== 0) {
+      for (let i = 0; i < used; i++) {
+        const e = oldEnts + i * ENTRY
+        if (m.u8(e) === T_DELETED) continue
+        m.bytes(ents + j * ENTRY, ENTRY).set(m.bytes(e, ENTRY))
+        j++
+        this.bucketInsert(d, j, this.slotHash(e), true)
+      }
+    }
+    m.bytes(ents + j * ENTRY, (cap - j) * ENTRY).fill(0)
+    m.setU32(d + DC_COUNT, j)
+    m.setU32(d + DC_USED, j)
+    m.setU32(d + DC_CAP, cap)
+    m.setU64(d + DC_ENTRIES, ents)
+    if (oldEnts !== 0) this.heap.free(oldEnts)
+    if (oldIdx !== 0) this.heap.free(oldIdx)
+  }
+
+  /** The value stored under key, or undefined when missing. */
+  dictGet(d: number, key: string): unknown {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    const e = this.findEntry(d, key, hashKey(key))
+    return e === 0 ? undefined : this.readSlot(e + SLOT)
+  }
+
+  dictHas(d: number, key: string): boolean {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    return this.findBucket(d, key, hashKey(key)) !== 0
+  }
+
+  /** Stores v under key (path: the dict's own path, for error messages). */
+  dictSet(d: number, key: string, v: unknown, path?: string): void {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    this.prepare(v, path, key)
+    const h = hashKey(key)
+    let e = this.findEntry(d, key, h)
+    if (e === 0) e = this.dictInsert(d, key, h)
+    this.writeValue(e + SLOT, v, null)
+  }
+
+  dictDelete(d: number, key: string): boolean {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    const m = this.mem
+    const b = this.findBucket(d, key, hashKey(key))
+    if (b === 0) return false
+    const e = m.u64(d + DC_ENTRIES) + (m.u32(b) - 1) * ENTRY
+    this.releaseSlot(e)
+    this.releaseSlot(e + SLOT)
+    this.pager.willWrite(e, ENTRY)
+    m.bytes(e, ENTRY).fill(0)
+    m.setU8(e, T_DELETED)
+    this.pager.willWrite(b, 4)
+    m.setU32(b, DUMMY)
+    const count = m.u32(d + DC_COUNT) - 1
+    this.pager.willWrite(d + DC_COUNT, 4)
+    m.setU32(d + DC_COUNT, count)
+    const cap = m.u32(d + DC_CAP)
+    if (count === 0) this.dictClearBlocks(d)
+    else if (cap > 8 && count < cap / 8) this.dictResize(d, nextPow2(count * 2))
+    return true
+  }
+
+  /** An emptied dict drops its arrays (and its tombstones). */
+  private dictClearBlocks(d: number): void {
+    const m = this.mem
+    const ents = m.u64(d + DC_ENTRIES)
+    const idx = m.u64(d + DC_INDEX)
+    this.pager.willWrite(d + DC_COUNT, 32)
+    m.bytes(d + DC_COUNT, 32).fill(0)
+    if (ents !== 0) this.heap.free(ents)
+    if (idx !== 0) this.heap.free(idx)
+  }
+
+  /** Keys in insertion order. */
+  dictKeys(d: number): string[] {
+    this.assertDict(d)
+    const m = this.mem
+    const used = m.u32(d + DC_USED)
+    const ents = m.u64(d + DC_ENTRIES)
+    const out: string[] = []
+    for (let i = 0; i < used; i++) {
+      const e = ents + i * ENTRY
+      if (m.u8(e) !== T_DELETED) out.push(this.readSlot(e) as string)
+    }
+    return out
+  }
+
+  /** [key, value] pairs in insertion order. */
+  dictEntries(d: number): [string, unknown][] {
+    this.assertDict(d)
+    const m = this.mem
+    const used = m.u32(d + DC_USED)
+    const out: [string, unknown][] = []
+    for (let i = 0; i < used; i++) {
+      const e = m.u64(d + DC_ENTRIES) + i * ENTRY
+      if (m.u8(e) !== T_DELETED) out.push([this.readSlot(e) as string, this.readSlot(e + SLOT)])
+    }
+    return out
+  }
+
+  dictSize(d: number): number {
+    this.assertDict(d)
+    return this.mem.u32(d + DC_COUNT)
+  }
+
+  /** Creates an empty, unattached dict (freed at commit unless referenced): for tests and tools. */
+  newDictRecord(className?: string): number {
+    return this.newDict(0, className)
+  }
+
+  /** Creates an empty, unattached list (freed at commit unless referenced). */
+  newListRecord(): number {
+    return this.newList(0)
+  }
+
+  // ---- lists ---------------------------------------------------------------------
+
+  private assertList(l: number): void {
+    if (this.mem.u8(l) !== R_LIST) this.notA(l, 'list')
+  }
+
+  listLength(l: number): number {
+    this.assertList(l)
+    return this.mem.u32(l + LS_LEN)
+  }
+
+  /** The item at i, or undefined past the end. */
+  listGet(l: number, i: number): unknown {
+    this.assertList(l)
+    const m = this.mem
+    if (!(i >= 0 && i < m.u32(l + LS_LEN))) {
+      if (typeof i !== 'number') throw new TypeError(`list index must be a number, got ${typeof i}`)
+      return undefined
+    }
+    if (!Number.isInteger(i)) return undefined
+    return this.readSlot(m.u64(l + LS_ITEMS) + i * SLOT)
+  }
+
+  /** Sets item i; i >= length extends the list, filling the gap with undefined. */
+  listSet(l: number, i: number, v: unknown, path?: string): void {
+    this.assertList(l)
+    checkIndex(i, 'listSet')
+    this.prepare(v, path, i)
+    const m = this.mem
+    if (i >= m.u32(l + LS_LEN)) this.setLength(l, i + 1)
+    this.writeValue(m.u64(l + LS_ITEMS) + i * SLOT, v, null)
+  }
+
+  /** Appends values; returns the new length. Amortised O(1) per item. */
+  listPush(l: number, ...vs: unknown[]): number {
+    return this.listPushAll(l, vs)
+  }
+
+  listPushAll(l: number, vs: unknown[], path?: string): number {
+    this.assertList(l)
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    for (let k = 0; k < vs.length; k++) this.prepare(vs[k], path, len + k)
+    const n = len + vs.length
+    if (n > 0xfffffffe) throw new RangeError('a list holds at most 2^32-2 items')
+    this.listReserve(l, n, false)
+    for (let k = 0; k < vs.length; k++) this.writeValue(m.u64(l + LS_ITEMS) + (len + k) * SLOT, vs[k], null)
+    this.pager.willWrite(l + LS_LEN, 4)
+    m.setU32(l + LS_LEN, n)
+    return n
+  }
+
+  listPop(l: number): unknown {
+    this.assertList(l)
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    if (len === 0) return undefined
+    const s = m.u64(l + LS_ITEMS) + (len - 1) * SLOT
+    const v = this.readSlot(s)
+    this.releaseSlot(s)
+    this.pager.willWrite(s, SLOT)
+    m.setF64(s, 0)
+    m.setF64(s + 8, 0)
+    this.pager.willWrite(l + LS_LEN, 4)
+    m.setU32(l + LS_LEN, len - 1)
+    this.listMaybeShrink(l)
+    return v
+  }
+
+  /** Array.prototype.splice semantics (negative start counts from the end). */
+  listSplice(l: number, start: number, deleteCount: number, items: unknown[] = [], path?: string): unknown[] {
+    this.assertList(l)
+    if (!Array.isArray(items)) throw new TypeError('listSplice: items must be an array')
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    const rel = Math.trunc(Number(start)) || 0
+    const st = rel < 0 ? Math.max(len + rel, 0) : Math.min(rel, len)
+    const dc = Math.min(Math.max(Math.trunc(Number(deleteCount)) || 0, 0), len - st)
+    const ins = items.length
+    for (let k = 0; k < ins; k++) this.prepare(items[k], path, st + k)
+    const newLen = len - dc + ins
+    if (newLen > 0xfffffffe) throw new RangeError('a list holds at most 2^32-2 items')
+    const removed = new Array(dc)
+    let base = m.u64(l + LS_ITEMS)
+    for (let k = 0; k < dc; k++) {
+      const s = base + (st + k) * SLOT
+      removed[k] = this.readSlot(s)
+      this.releaseSlot(s)
+    }
+    if (newLen > len) this.listReserve(l, newLen, false)
+    base = m.u64(l + LS_ITEMS)
+    const tail = len - st - dc
+    if (tail > 0 && ins !== dc) this.moveSlots(base, st + dc, st + ins, tail)
+    // O6 and O4: the gap [st, st+ins) and a shrunk tail hold stale copies: zero them.
+    this.zeroSlots(base, st, st + ins)
+    if (newLen < len) this.zeroSlots(base, newLen, len)
+    for (let k = 0; k < ins; k++) this.writeValue(m.u64(l + LS_ITEMS) + (st + k) * SLOT, items[k], null)
+    this.pager.willWrite(l + LS_LEN, 4)
+    m.setU32(l + LS_LEN, newLen)
+    if (newLen < len) this.listMaybeShrink(l)
+    return removed
+  }
+
+  private moveSlots(base: number, from: number, to: number, n: number): void {
+    const lo = Math.min(from, to)
+    const span = (Math.max(from, to) - lo + n) * SLOT
+    this.pager.willWrite(base + to * SLOT, n * SLOT)
+    const v = this.mem.bytes(base + lo * SLOT, span)
+    v.copyWithin((to - lo) * SLOT, (from - lo) * SLOT, (from - lo + n) * SLOT)
+  }
+
+  private zeroSlots(base: number, from: number, to: number): void {
+    if (to <= from) return
+    this.pager.willWrite(base + from * SLOT, (to - from) * SLOT)
+    this.mem.bytes(base + from * SLOT, (to - from) * SLOT).fill(0)
+  }
+
+  /** Truncates (releasing items) or extends with undefined. */
+  listSetLength(l: number, n: number): void {
+    this.assertList(l)
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xfffffffe)
+      throw new RangeError(`listSetLength: invalid length ${String(n)}`)
+    this.setLength(l, n)
+  }
+
+  private setLength(l: number, n: number): void {
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    if (n === len) return
+    if (n < len) {
+      const base = m.u64(l + LS_ITEMS)
+      for (let i = n; i < len; i++) this.releaseSlot(base + i * SLOT)
+      this.zeroSlots(base, n, len)
+    } else {
+      this.listReserve(l, n, false) // O6: slots past the length are already zero
+    }
+    this.pager.willWrite(l + LS_LEN, 4)
+    m.setU32(l + LS_LEN, n)
+    if (n < len) this.listMaybeShrink(l)
+  }
+
+  /** Ensures capacity >= need (exact when `exact`, else with headroom); new slots zero (O6). */
+  private listReserve(l: number, need: number, exact: boolean): void {
+    const m = this.mem
+    const cap = m.u32(l + LS_CAP)
+    if (need <= cap) return
+    let newCap = exact ? need : Math.max(need, 4, cap < 4096 ? cap * 2 : cap + (cap >> 1))
+    const old = m.u64(l + LS_ITEMS)
+    let items: number
+    for (;;) {
+      try {
+        items = old === 0 ? this.heap.alloc(newCap * SLOT) : this.heap.realloc(old, newCap * SLOT)
+        break
+      } catch (e) {
+        if (e instanceof PersistError && e.code === 'PERSIST_TOO_BIG' && newCap > need) newCap = need
+        else throw e
+      }
+    }
+    this.zeroSlotsRaw(items, cap, newCap)
+    this.pager.willWrite(l + LS_CAP, 12)
+    m.setU32(l + LS_CAP, newCap)
+    m.setU64(l + LS_ITEMS, items)
+  }
+
+  private zeroSlotsRaw(base: number, from: number, to: number): void {
+    this.pager.willWrite(base + from * SLOT, (to - from) * SLOT)
+    this.mem.bytes(base + from * SLOT, (to - from) * SLOT).fill(0)
+  }
+
+  /** Gives memory back when a list shrank below a quarter of its capacity. */
+  private listMaybeShrink(l: number): void {
+    const m = this.mem
+    const cap = m.u32(l + LS_CAP)
+    const len = m.u32(l + LS_LEN)
+    if (cap <= 16 || len >= cap / 4) return
+    const items = m.u64(l + LS_ITEMS)
+    if (len === 0) {
+      this.heap.free(items)
+      this.pager.willWrite(l + LS_CAP, 12)
+      m.setU32(l + LS_CAP, 0)
+      m.setU64(l + LS_ITEMS, 0)
+      return
+    }
+    const newCap = Math.max(8, len * 2)
+    const ni = this.heap.realloc(items, newCap * SLOT)
+    this.pager.willWrite(l + LS_CAP, 12)
+    m.setU32(l + LS_CAP, newCap)
+    m.setU64(l + LS_ITEMS, ni)
+  }
+
+  /**
+   * Sorts in place with Array.prototype.sort's semantics: stable, undefined last
+   * (never passed to compare), default order = String() of the values by UTF-16 code
+   * units. Values move as raw slots: no string is re-encoded, no count changes.
+   */
+  listSort(l: number, compare?: (a: unknown, b: unknown) => number): void {
+    this.assertList(l)
+    if (compare !== undefined && typeof compare !== 'function')
+      throw new TypeError('listSort: the comparator must be a function or undefined')
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    if (len < 2) return
+    let base = m.u64(l + LS_ITEMS)
+    const vals = new Array(len)
+    const order: number[] = []
+    const undef: number[] = []
+    for (let i = 0; i < len; i++) {
+      if (m.u8(base + i * SLOT) === T_UNDEF) undef.push(i)
+      else {
+        vals[i] = this.readSlot(base + i * SLOT)
+        order.push(i)
+      }
+    }
+    if (compare === undefined) {
+      const strs = new Array<string>(len)
+      for (const i of order) strs[i] = String(vals[i])
+      order.sort((a, b) => (strs[a] < strs[b] ? -1 : strs[a] > strs[b] ? 1 : 0))
+    } else {
+      order.sort((a, b) => compare(vals[a], vals[b]))
+    }
+    if (m.u32(l + LS_LEN) !== len) throw new TypeError('listSort: the list was modified by the comparator')
+    for (const i of undef) order.push(i)
+    base = m.u64(l + LS_ITEMS)
+    this.permute(base, order)
+  }
+
+  listReverse(l: number): void {
+    this.assertList(l)
+    const len = this.mem.u32(l + LS_LEN)
+    if (len < 2) return
+    const order = new Array<number>(len)
+    for (let i = 0; i < len; i++) order[i] = len - 1 - i
+    this.permute(this.mem.u64(l + LS_ITEMS), order)
+  }
+
+  /** Slot k := old slot order[k] (ownership moves with the bytes). */
+  private permute(base: number, order: number[]): void {
+    const n = order.length
+    let identity = true
+    for (let k = 0; k < n; k++)
+      if (order[k] !== k) {
+        identity = false
+        break
+      }
+    if (identity) return
+    this.pager.willWrite(base, n * SLOT)
+    const view = this.mem.bytes(base, n * SLOT)
+    const snap = new Uint8Array(n * SLOT)
+    snap.set(view)
+    for (let k = 0; k < n; k++) view.set(snap.subarray(order[k] * SLOT, order[k] * SLOT + SLOT), k * SLOT)
+  }
+
+  // ---- snapshots -----------------------------------------------------------------
+
+  /** A plain deep snapshot: shared records → shared JS objects, cycles kept. */
+  toJS(v: unknown): unknown {
+    if (v !== null && typeof v === 'object') {
+      const off = this.hooks.unwrap(v)
+      if (off !== undefined) return this.toJSRecord(off)
+    }
+    return v
+  }
+
+  toJSRecord(off: number): unknown {
+    const t = this.mem.u8(off)
+    if (t < R_DICT || t > R_OBJECT) this.notA(off, 'record')
+    return this.snap(off, new Map())
+  }
+
+  private snap(off: number, memo: Map<number, unknown>): unknown {
+    const had = memo.get(off)
+    if (had !== undefined) return had
+    const m = this.mem
+    const t = m.u8(off)
+    if (t === R_LIST) {
+      const len = m.u32(off + LS_LEN)
+      const arr = new Array(len)
+      memo.set(off, arr)
+      const base = m.u64(off + LS_ITEMS)
+      for (let i = 0; i < len; i++) arr[i] = this.snapSlot(base + i * SLOT, memo)
+      return arr
+    }
+    if (t !== R_DICT && t !== R_OBJECT) throw corrupt(`invalid record type ${t} at ${hex(off)}`)
+    const obj: Record<string, unknown> = {}
+    memo.set(off, obj)
+    const used = m.u32(off + DC_USED)
+    const ents = m.u64(off + DC_ENTRIES)
+    for (let i = 0; i < used; i++) {
+      const e = ents + i * ENTRY
+      if (m.u8(e) === T_DELETED) continue
+      const k = this.readSlot(e) as string
+      const v = this.snapSlot(e + SLOT, memo)
+      if (k === '__proto__')
+        Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true })
+      else obj[k] = v
+    }
+    return obj
+  }
+
+  private snapSlot(s: number, memo: Map<number, unknown>): unknown {
+    return this.mem.u8(s) === T_REF ? this.snap(this.mem.u64(s + 8), memo) : this.readSlot(s)
+  }
+
+  // ---- maintenance ---------------------------------------------------------------
+
+  /**
+   * Marks from the root (and the pending set) and returns what the graph owns. With
+   * `problems`, every offset is validated against `live` (the heap's live blocks)
+   * before it is read, and each violation of O1–O7 is reported instead of thrown.
+   */
+  private walk(problems: string[] | null, live: Set<number> | null): Walk {
+    const m = this.mem
+    const w: Walk = { reach: new Set(), counts: new Map(), records: [], strings: 0, bytes: 0, bigints: 0 }
+    const report = (msg: string) => {
+      if (problems === null) throw corrupt(msg)
+      if (problems.length < 1000) problems.push(msg)
+    }
+    const own = (b: number, what: string): boolean => {
+      if (live !== null && !live.has(b)) {
+        report(`${what}: dangling offset ${hex(b)} (not a live heap block)`)
+        return false
+      }
+      if (w.reach.has(b)) {
+        report(`${what}: block ${hex(b)} is owned twice (O4)`)
+        return false
+      }
+      w.reach.add(b)
+      return true
+    }
+    const stack: number[] = []
+    const visitRecord = (r: number, from: string) => {
+      const c = w.counts.get(r)
+      if (c !== undefined) {
+        w.counts.set(r, c + 1)
+        return
+      }
+      if (live !== null && !live.has(r)) {
+        report(`${from}: dangling record offset ${hex(r)}`)
+        return
+      }
+      const t = m.u8(r)
+      const g = m.u32(r + RC_GEN)
+      if (
+        t < R_DICT ||
+        t > R_OBJECT ||
+        g === 0 ||
+        m.u32(r + RC_CHECK) !== (g ^ (r / 16) ^ CHECK_SALT) >>> 0
+      ) {
+        report(`${from}: ${hex(r)} is not a valid record (type ${t}, gen ${g}) (O1)`)
+        return
+      }
+      w.counts.set(r, 1)
+      w.reach.add(r)
+      w.records.push(r)
+      stack.push(r)
+    }
+    const visitSlot = (s: number, where: string, isKey: boolean) => {
+      const t = m.u8(s)
+      if (isKey ? t !== T_SSTR && t !== T_SSTR16 && t !== T_STR : t > T_MAX) {
+        report(`${where}: invalid ${isKey ? 'key' : 'value'} tag ${t}`)
+        return
+      }
+      if (t === T_REF) {
+        const r = m.u64(s + 8)
+        const before = w.counts.get(r)
+        visitRecord(r, where)
+        if (before === undefined && w.counts.get(r) === 1 && m.u8(s + 1) !== m.u8(r))
+          report(`${where}: slot says record type ${m.u8(s + 1)}, record has ${m.u8(r)}`)
+      } else if (t === T_STR || t === T_BYTES || t === T_BIGREC) {
+        const b = m.u64(s + 8)
+        const n = m.u32(s + 4)
+        if (t === T_STR) w.strings++
+        else if (t === T_BYTES) w.bytes++
+        else w.bigints++
+        if (b === 0) {
+          if (n !== 0 || t !== T_BYTES) report(`${where}: ${n}-byte value with no block`)
+          return
+        }
+        if (own(b, where) && problems !== null && this.heap.usableSize(b) < n)
+          report(`${where}: ${n} bytes stored in a block of ${this.heap.usableSize(b)}`)
+      }
+    }
+    const visitDict = (d: number) => {
+      const name = hex(d)
+      const count = m.u32(d + DC_COUNT)
+      const used = m.u32(d + DC_USED)
+      const cap = m.u32(d + DC_CAP)
+      const nb = m.u32(d + DC_NBUCKETS)
+      const ents = m.u64(d + DC_ENTRIES)
+      const idx = m.u64(d + DC_INDEX)
+      if (m.u8(d) === R_OBJECT) {
+        const ct = m.u8(d + DC_CLASS)
+        if (ct !== T_SSTR && ct !== T_SSTR16 && ct !== T_STR)
+          report(`object ${name}: class name is not a string`)
+        else visitSlot(d + DC_CLASS, `object ${name} class`, true)
+      }
+      if (cap === 0) {
+        if (count || used || nb || ents || idx) report(`dict ${name}: no capacity but non-zero fields (O5)`)
+        return
+      }
+      if (!(count <= used && used <= cap && nb === 2 * cap && (cap & (cap - 1)) === 0)) {
+        report(`dict ${name}: count ${count}, used ${used}, cap ${cap}, buckets ${nb} break O5`)
+        return
+      }
+      if (!own(ents, `dict ${name} entries`) || !own(idx, `dict ${name} index`)) return
+      if (problems !== null) {
+        if (this.heap.usableSize(ents) < cap * ENTRY || this.heap.usableSize(idx) < nb * BUCKET) {
+          report(`dict ${name}: arrays smaller than capacity ${cap}`)
+          return
+        }
+      }
+      let liveCount = 0
+      for (let i = 0; i < used; i++) {
+        const e = ents + i * ENTRY
+        if (m.u8(e) === T_DELETED) {
+          if (problems !== null && m.u8(e + SLOT) !== T_UNDEF)
+            report(`dict ${name}: tombstone ${i} holds a value`)
+          continue
+        }
+        liveCount++
+        visitSlot(e, `dict ${name} key ${i}`, true)
+        visitSlot(e + SLOT, `dict ${name} entry ${i}`, false)
+        if (problems !== null) {
+          const key = this.readSlot(e) as string
+          const b = this.findBucket(d, key, hashKey(key))
+          if (b === 0 || m.u32(b) !== i + 1)
+            report(`dict ${name}: key ${JSON.stringify(key)} not found through the index (O5)`)
+        }
+      }
+      if (liveCount !== count) report(`dict ${name}: ${liveCount} live entries, header says ${count} (O5)`)
+      if (problems !== null) {
+        let refs = 0
+        for (let i = 0; i < nb; i++) {
+          const r = m.u32(idx + i * BUCKET)
+          if (r !== 0 && r !== DUMMY) {
+            refs++
+            if (r > used) report(`dict ${name}: bucket ${i} points past the used entries`)
+          }
+        }
+        if (refs !== count) report(`dict ${name}: index holds ${refs} entries, header says ${count} (O5)`)
+      }
+    }
+    const visitList = (l: number) => {
+      const name = hex(l)
+      const len = m.u32(l + LS_LEN)
+      const cap = m.u32(l + LS_CAP)
+      const items = m.u64(l + LS_ITEMS)
+      if (len > cap || (cap === 0) !== (items === 0)) {
+        report(`list ${name}: length ${len}, capacity ${cap}, items ${hex(items)} break O6`)
+        return
+      }
+      if (cap === 0) return
+      if (!own(items, `list ${name} items`)) return
+      if (problems !== null && this.heap.usableSize(items) < cap * SLOT) {
+        report(`list ${name}: items block smaller than capacity ${cap}`)
+        return
+      }
+      for (let i = 0; i < len; i++) visitSlot(items + i * SLOT, `list ${name}[${i}]`, false)
+      if (problems !== null) {
+        const rest = m.bytes(items + len * SLOT, (cap - len) * SLOT)
+        for (let i = 0; i < rest.length; i++)
+          if (rest[i] !== 0) {
+            report(`list ${name}: slot ${len + Math.floor(i / SLOT)} past the length is not zero (O6)`)
+            break
+          }
+      }
+    }
+    w.reach.add(this.metaOff)
+    visitRecord(this.rootOff, 'root')
+    for (const r of this.pending) {
+      if (w.counts.has(r)) continue
+      visitRecord(r, 'pending')
+      if (w.counts.has(r)) w.counts.set(r, 0)
+    }
+    while (stack.length > 0) {
+      const r = stack.pop()!
+      try {
+        if (m.u8(r) === R_LIST) visitList(r)
+        else visitDict(r)
+      } catch (e) {
+        if (problems === null) throw e
+        report(`record ${hex(r)}: ${(e as Error).message}`)
+      }
+    }
+    // The root's count includes the meta block's reference; visitRecord counted the
+    // first visit as 1, so every count is now "references found + 1 if reached from root".
+    return w
+  }
+
+  /**
+   * Frees everything not reachable from the root or the pending set (cycles), and
+   * fixes the counts of live records that garbage pointed at. Needs a transaction.
+   * Assumes every heap block belongs to this layer except heap roots 1..7.
+   */
+  gc(): { freedObjects: number; freedBytes: number } {
+    if (!this.pager.inTransaction)
+      throw new PersistError('PERSIST_TXN', 'gc() needs a transaction: call begin() first')
+    const m = this.mem
+    const w = this.walk(null, null)
+    for (const r of w.records) {
+      const expected = w.counts.get(r)! // see the note at the end of walk()
+      if (m.u32(r + RC_REFS) !== expected) {
+        this.pager.willWrite(r + RC_REFS, 4)
+        m.setU32(r + RC_REFS, expected)
+      }
+    }
+    const keep = new Set<number>()
+    for (let i = 1; i < 8; i++) {
+      const b = this.heap.root(i)
+      if (b) keep.add(b)
+    }
+    let freedObjects = 0
+    let freedBytes = 0
+    for (const b of this.heap.blocks()) {
+      if (w.reach.has(b) || keep.has(b)) continue
+      const t = m.u8(b)
+      const g = m.u32(b + RC_GEN)
+      if (
+        t >= R_DICT &&
+        t <= R_OBJECT &&
+        g !== 0 &&
+        m.u32(b + RC_CHECK) === (g ^ (b / 16) ^ CHECK_SALT) >>> 0
+      ) {
+        freedObjects++
+        this.pager.willWrite(b, 16)
+        m.setU32(b, 0)
+        m.setU32(b + RC_GEN, 0)
+        m.setU32(b + RC_CHECK, 0)
+      }
+      freedBytes += this.heap.usableSize(b)
+      this.heap.free(b)
+    }
+    return { freedObjects, freedBytes }
+  }
+
+  /** Heap + pager problems and graph problems (O1–O7); never throws on corruption. */
+  check(): string[] {
+    const own = !this.pager.inTransaction
+    if (own) this.begin()
+    try {
+      const problems: string[] = []
+      try {
+        problems.push(...this.heap.check())
+      } catch (e) {
+        problems.push(`heap check failed: ${(e as Error).message}`)
+      }
+      try {
+        const live = new Set<number>(this.heap.blocks())
+        const w = this.walk(problems, live)
+        const m = this.mem
+        for (const r of w.records) {
+          const want = w.counts.get(r)!
+          const got = m.u32(r + RC_REFS)
+          if (got !== want)
+            problems.push(`record ${hex(r)}: reference count ${got}, found ${want} references (O2)`)
+        }
+        const keep = new Set<number>()
+        for (let i = 1; i < 8; i++) keep.add(this.heap.root(i))
+        let leaks = 0
+        for (const b of live) {
+          if (!w.reach.has(b) && !keep.has(b)) {
+            leaks++
+            if (leaks <= 10)
+              problems.push(`block ${hex(b)} is not reachable from the root (leak; gc() frees it)`)
+          }
+        }
+        if (leaks > 10) problems.push(`${leaks - 10} more unreachable blocks`)
+      } catch (e) {
+        problems.push(`objects check failed: ${(e as Error).message}`)
+      }
+      return problems
+    } finally {
+      if (own) this.pager.abort()
+    }
+  }
+
+  stats(): {
+    objects: Record<string, number>
+    liveBytes: number
+    reachableBytes: number
+    pending: number
+    heap: unknown
+  } {
+    const own = !this.pager.inTransaction
+    if (own) this.begin()
+    try {
+      const w = this.walk(null, null)
+      const m = this.mem
+      const objects: Record<string, number> = {
+        dict: 0,
+        list: 0,
+        object: 0,
+        string: w.strings,
+        bytes: w.bytes,
+        bigint: w.bigints,
+      }
+      for (const r of w.records) objects[KINDS[m.u8(r)]]++
+      let reachableBytes = 0
+      for (const b of w.reach) reachableBytes += this.heap.usableSize(b)
+      const heap = this.heap.stats() as unknown as Record<string, unknown>
+      const liveBytes = Number(heap.bytesLive ?? heap.liveBytes ?? heap.bytes_live ?? Number.NaN)
+      return { objects, liveBytes, reachableBytes, pending: this.pending.length, heap }
+    } finally {
+      if (own) this.pager.abort()
+    }
+  }
+}

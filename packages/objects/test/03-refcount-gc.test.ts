@@ -1,0 +1,198 @@
+import { type Objects, PersistError, RecordRef } from '@persist/objects'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freshPath, off, open, tempDir, tx } from './helpers.js'
+
+const dir = tempDir()
+let o: Objects
+beforeAll(() => {
+  o = open(freshPath(dir))
+})
+afterAll(() => o.close())
+
+const blockCount = () => tx(o, () => [...o.heap.blocks()].length)
+const R = () => o.rootOff
+
+describe('1. reference counts and deferred frees', () => {
+  it('1.1 a record moved between lists in one transaction survives (pop then push)', () => {
+    tx(o, () => {
+      o.dictSet(R(), 'people', [{ name: 'Joe' }, { name: 'Ann' }])
+      o.dictSet(R(), 'archive', [])
+    })
+    const joe = tx(o, () => {
+      const people = off(o.dictGet(R(), 'people'))
+      const archive = off(o.dictGet(R(), 'archive'))
+      const p = o.listPop(people) as RecordRef
+      o.listPush(archive, p)
+      return p
+    })
+    expect(tx(o, () => o.isLive(joe.off, joe.gen))).toBe(true)
+    expect(tx(o, () => o.toJSRecord(R()))).toMatchObject({
+      people: [{ name: 'Joe' }],
+      archive: [{ name: 'Ann' }],
+    })
+    expect(o.check()).toEqual([])
+  })
+
+  it('1.2 removing the last reference frees the record and everything it owns at commit', () => {
+    const before = blockCount()
+    tx(o, () =>
+      o.dictSet(R(), 'tmp', { a: 'a string long enough for a block', b: [1, 2, { c: 'x'.repeat(100) }] }),
+    )
+    expect(blockCount()).toBeGreaterThan(before)
+    const ref = tx(o, () => o.dictGet(R(), 'tmp')) as RecordRef
+    tx(o, () => o.dictDelete(R(), 'tmp'))
+    expect(blockCount()).toBe(before)
+    expect(tx(o, () => o.isLive(ref.off, ref.gen))).toBe(false)
+    expect(o.check()).toEqual([])
+  })
+
+  it('1.3 a shared record lives until its last reference goes', () => {
+    tx(o, () => o.dictSet(R(), 's1', { shared: true }))
+    const ref = tx(o, () => o.dictGet(R(), 's1')) as RecordRef
+    tx(o, () => {
+      o.dictSet(R(), 's2', ref)
+      o.dictSet(R(), 's3', [ref, ref])
+    })
+    expect(tx(o, () => o.pager.mem.u32(ref.off + 8))).toBe(4)
+    tx(o, () => o.dictDelete(R(), 's1'))
+    tx(o, () => o.dictDelete(R(), 's3'))
+    expect(tx(o, () => o.isLive(ref.off, ref.gen))).toBe(true)
+    expect(tx(o, () => o.toJSRecord(off(o.dictGet(R(), 's2'))))).toEqual({ shared: true })
+    tx(o, () => o.dictSet(R(), 's2', 0))
+    expect(tx(o, () => o.isLive(ref.off, ref.gen))).toBe(false)
+    expect(o.check()).toEqual([])
+  })
+
+  it('1.4 records created but never attached are freed at commit', () => {
+    const before = blockCount()
+    const d = tx(o, () => {
+      const d = o.newDictRecord()
+      o.dictSet(d, 'x', 'some string that needs a block')
+      const l = o.newListRecord()
+      o.listPush(l, 1, 2, 3)
+      return d
+    })
+    expect(blockCount()).toBe(before)
+    expect(tx(o, () => o.isLive(d, 1))).toBe(false)
+    expect(o.check()).toEqual([])
+  })
+
+  it('1.5 shared sub-objects of a copied value stay shared; cycles are kept', () => {
+    const shared = { s: 1 }
+    const v: Record<string, unknown> = { a: shared, b: shared, list: [shared] }
+    v.self = v
+    tx(o, () => o.dictSet(R(), 'cyc', v))
+    const snap = tx(o, () => o.toJSRecord(off(o.dictGet(R(), 'cyc')))) as Record<string, unknown>
+    expect(snap.a).toBe(snap.b)
+    expect((snap.list as unknown[])[0]).toBe(snap.a)
+    expect(snap.self).toBe(snap)
+    expect(o.check()).toEqual([])
+  })
+})
+
+describe('2. stale handles', () => {
+  it('2.1 a handle to a freed record fails with PERSIST_STALE', () => {
+    tx(o, () => o.dictSet(R(), 'gone', { x: 1 }))
+    const h = tx(o, () => o.dictGet(R(), 'gone')) as RecordRef
+    expect(tx(o, () => o.gen(h.off))).toBe(h.gen)
+    tx(o, () => o.dictDelete(R(), 'gone'))
+    o.begin()
+    expect(o.isLive(h.off, h.gen)).toBe(false)
+    let err: unknown
+    try {
+      o.assertLive(h.off, h.gen)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(PersistError)
+    expect((err as PersistError).code).toBe('PERSIST_STALE')
+    expect((err as Error).message).toMatch(/removed from the store \(it was at 0x[0-9a-f]+ gen \d+\)/)
+    expect(() => o.dictGet(h.off, 'x')).toThrow(PersistError)
+    expect(() => o.kind(h.off)).toThrow(PersistError)
+    // storing the stale handle is refused too
+    expect(() => o.dictSet(R(), 'again', h)).toThrow(/removed from the store/)
+    o.abort()
+  })
+
+  it('2.2 the memory of a freed record reused by a new record does not revive an old handle', () => {
+    tx(o, () => o.dictSet(R(), 'r1', { x: 1 }))
+    const h = tx(o, () => o.dictGet(R(), 'r1')) as RecordRef
+    tx(o, () => o.dictDelete(R(), 'r1'))
+    for (let i = 0; i < 20; i++) tx(o, () => o.dictSet(R(), `n${i}`, { i }))
+    expect(tx(o, () => o.isLive(h.off, h.gen))).toBe(false)
+    tx(o, () => {
+      for (let i = 0; i < 20; i++) o.dictDelete(R(), `n${i}`)
+    })
+  })
+
+  it('2.3 records created after a savepoint are not live once it is rolled back', () => {
+    o.begin()
+    const sp = o.savepoint()
+    o.dictSet(R(), 'rolled', { y: 2 })
+    const h = o.dictGet(R(), 'rolled') as RecordRef
+    expect(o.isLive(h.off, h.gen)).toBe(true)
+    o.rollbackTo(sp)
+    expect(o.isLive(h.off, h.gen)).toBe(false)
+    expect(o.dictHas(R(), 'rolled')).toBe(false)
+    o.commit()
+    expect(o.check()).toEqual([])
+  })
+
+  it('2.4 abort drops the pending set and the store is as before', () => {
+    const before = tx(o, () => o.toJSRecord(R()))
+    o.begin()
+    o.dictSet(R(), 'aborted', [1, 2, 3])
+    o.dictDelete(R(), 'people')
+    o.abort()
+    expect(tx(o, () => o.toJSRecord(R()))).toEqual(before)
+    expect(o.check()).toEqual([])
+  })
+})
+
+describe('3. cycle collection', () => {
+  it('3.1 an unreachable cycle survives refcounting, check() reports it, gc() frees it', () => {
+    const before = blockCount()
+    tx(o, () => {
+      o.dictSet(R(), 'ring', { name: 'a node with a long name' })
+      const a = off(o.dictGet(R(), 'ring'))
+      o.dictSet(a, 'next', { name: 'b', list: [1, 2, 3] })
+      const b = off(o.dictGet(a, 'next'))
+      o.dictSet(b, 'next', o.dictGet(R(), 'ring'))
+      o.dictSet(a, 'self', o.dictGet(R(), 'ring'))
+      // a live record referenced from the garbage cycle: its count must be fixed by gc
+      o.dictSet(R(), 'keeper', { kept: true })
+      o.dictSet(b, 'keeper', o.dictGet(R(), 'keeper'))
+    })
+    tx(o, () => o.dictDelete(R(), 'ring'))
+    const problems = o.check()
+    expect(problems.some((p) => /not reachable/.test(p))).toBe(true)
+    const res = tx(o, () => o.gc())
+    expect(res.freedObjects).toBe(3) // a, b, b.list
+    expect(res.freedBytes).toBeGreaterThan(0)
+    expect(o.check()).toEqual([])
+    tx(o, () => o.dictDelete(R(), 'keeper'))
+    expect(blockCount()).toBe(before)
+    expect(o.check()).toEqual([])
+    const s = o.stats()
+    expect(s.liveBytes).toBe(s.reachableBytes)
+  })
+
+  it('3.2 gc keeps records that are pending in the current transaction', () => {
+    o.begin()
+    const d = o.newDictRecord()
+    o.dictSet(d, 'x', 1)
+    o.gc()
+    expect(o.dictGet(d, 'x')).toBe(1)
+    o.dictSet(R(), 'adopted', new RecordRef(o, d, 'dict', o.gen(d)))
+    o.commit()
+    expect(tx(o, () => o.toJSRecord(off(o.dictGet(R(), 'adopted'))))).toEqual({ x: 1 })
+    expect(o.check()).toEqual([])
+  })
+
+  it('3.3 stats counts objects by type', () => {
+    const s = o.stats()
+    expect(s.objects.dict).toBeGreaterThan(0)
+    expect(s.objects.list).toBeGreaterThan(0)
+    expect(typeof s.liveBytes).toBe('number')
+  })
+})
