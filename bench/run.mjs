@@ -7,7 +7,9 @@
 //   node bench/run.mjs [--quick] [--out <dir>] [--only <group|id>[,...]] [--list]
 //
 // --quick   tiny sizes, a few seconds per workload (CI keeps the suite working; no thresholds)
-// --out     where to write benchmarks.md and bench/*.svg (default: <repo>/docs)
+// --out     where to write benchmarks.md and bench/*.svg (default: <repo>/docs for a
+//           full run of everything; a partial or quick run writes to a temporary
+//           directory unless --out is given, so it never replaces the published report)
 // --only    workloads by group (pager, heap, objects, persist) or by id
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -24,7 +26,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '..')
 
 function parseArgs(argv) {
-  const a = { quick: false, out: join(repo, 'docs'), only: null, list: false, timeout: null }
+  const a = { quick: false, out: null, only: null, list: false, timeout: null }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     if (k === '--quick') a.quick = true
@@ -43,6 +45,7 @@ function parseArgs(argv) {
       process.exit(2)
     }
   }
+  if (!a.out) a.out = a.quick || a.only ? join(os.tmpdir(), 'persist-bench-report') : join(repo, 'docs')
   return a
 }
 

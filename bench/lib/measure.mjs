@@ -96,6 +96,6 @@ export async function measureAuto(name, fn, opts = {}) {
     if (n >= 100_000) break
   }
   const perOpMs = Number(nowNs() - t0) / 1e6 / n
-  const batch = Math.max(1, Math.min(opts.maxBatch ?? 100_000, Math.round(sampleMs / perOpMs)))
-  return measure(name, fn, { ...opts, batch, async: isAsync })
+  const batch = opts.batch ?? Math.max(1, Math.min(opts.maxBatch ?? 100_000, Math.round(sampleMs / perOpMs)))
+  return { ...(await measure(name, fn, { ...opts, batch, async: isAsync })), batch }
 }
