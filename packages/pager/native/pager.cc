@@ -1071,7 +1071,10 @@ void Pager::abort() {
   m.need_txn();
   if (!m.file_ro) {
     try {
-      if (m.jr_count > 0) m.rollback_entries(0);
+      if (m.jr_count > 0) {
+        m.rollback_entries(0);
+        m.load_chain();  // chunks allocated by this transaction are gone again
+      }
     } catch (...) {
       m.clear_txn_state();
       m.unlock();

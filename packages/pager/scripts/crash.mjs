@@ -277,7 +277,11 @@ async function trial(path, seed, r, maxMs) {
   if (!early) {
     await Promise.race([
       new Promise((res) => {
-        const h = (d) => String(d).includes('ready') && (c.stdout.off('data', h), res())
+        const h = (d) => {
+          if (!String(d).includes('ready')) return
+          c.stdout.off('data', h)
+          res()
+        }
         c.stdout.on('data', h)
       }),
       exited,
