@@ -88,7 +88,7 @@ describe('8. many stores, big stores, views', () => {
     const q = openPager(f)
     q.begin()
     expect(q.mem.size).toBe(q.stats().pageCount * PAGE_SIZE)
-    offs.forEach((o, i) => expect(q.mem.u64(o)).toBe(1e12 + i))
+    for (const [i, o] of offs.entries()) expect(q.mem.u64(o)).toBe(1e12 + i)
     expect(q.mem.latin1(end - 100, 8)).toBe('far away')
     expect(q.mem.ucs2(end - 200, 14)).toBe('Ünïcödé')
     expect(() => q.mem.u64(q.mem.size - 4)).toThrow(RangeError)
