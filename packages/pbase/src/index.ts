@@ -33,7 +33,7 @@ export abstract class PBase {
 
   /** Registers the class the first time one of its instances is stored. */
   static [autoRegister](this: AnyClass): void {
-    register(this)
+    register(PBase)
   }
 
   /** Optional hook run after an object is loaded from the store (constructor is not run). */
@@ -43,7 +43,8 @@ export abstract class PBase {
 function nameOf(cls: AnyClass): string {
   const own = Object.hasOwn(cls, 'persistName') ? (cls as { persistName?: unknown }).persistName : undefined
   if (own !== undefined) {
-    if (typeof own !== 'string' || own.length === 0) throw new TypeError(`${cls.name}.persistName must be a non-empty string`)
+    if (typeof own !== 'string' || own.length === 0)
+      throw new TypeError(`${cls.name}.persistName must be a non-empty string`)
     return own
   }
   if (!cls.name) throw new TypeError('register(): anonymous classes need a static persistName')

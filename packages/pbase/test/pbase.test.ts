@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { open, toJS } from '@persist/persist'
 import { PBase, register } from '@persist/pbase'
+import { open, toJS } from '@persist/persist'
 import { describe, expect, it } from 'vitest'
 import { Employee, Person } from './fixtures/classes.mjs'
 import { fixtures, runNode, tempDir } from './helpers.js'
@@ -83,7 +83,9 @@ describe('PBase classes', () => {
     const file = t.file('unknown.persist')
     await runNode('v1.mjs', [file])
     const s = open(file)
-    expect(() => s.root.acct).toThrowError(expect.objectContaining({ code: 'PERSIST_UNKNOWN_CLASS', message: expect.stringMatching(/Account/) }))
+    expect(() => s.root.acct).toThrowError(
+      expect.objectContaining({ code: 'PERSIST_UNKNOWN_CLASS', message: expect.stringMatching(/Account/) }),
+    )
     s.close()
     const d = open(file, { unknownClasses: 'dict' })
     expect(toJS(d.root.acct)).toEqual({ owner: 'ann', legacy: 'old-field' })
@@ -94,7 +96,13 @@ describe('PBase classes', () => {
     const file = t.file('evolve.persist')
     await runNode('v1.mjs', [file])
     const out = JSON.parse(await runNode('v2.mjs', [file]))
-    expect(out).toEqual({ instance: true, owner: 'ann', balance: 100, tags: ['new', 'migrated'], legacy: 'old-field' })
+    expect(out).toEqual({
+      instance: true,
+      owner: 'ann',
+      balance: 100,
+      tags: ['new', 'migrated'],
+      legacy: 'old-field',
+    })
     // The object default was stored on first read, so the push persisted.
     const again = JSON.parse(await runNode('v2.mjs', [file]))
     expect(again.tags).toEqual(['new', 'migrated', 'migrated'])
@@ -120,13 +128,18 @@ describe('PBase classes', () => {
   it('kill -9 while persons are being written: every committed person is intact', async () => {
     const file = t.file('kill.persist')
     for (let trial = 0; trial < 5; trial++) {
-      const child = spawn(process.execPath, [join(fixtures, 'person-writer.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] })
-      let last = 0
-      child.stdout.on('data', (d: Buffer) => {
-        const m = String(d).match(/committed (\d+)\n(?![\s\S]*committed)/)
-        if (m) last = Number(m[1])
+      const child = spawn(process.execPath, [join(fixtures, 'person-writer.mjs'), file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
       })
-      await new Promise((r) => setTimeout(r, 150 + Math.random() * 150))
+      let last = 0
+      let first: () => void
+      const started = new Promise<void>((r) => (first = r))
+      child.stdout.on('data', (d: Buffer) => {
+        for (const m of String(d).matchAll(/committed (\d+)\n/g)) last = Number(m[1])
+        if (last > 0) first()
+      })
+      await started
+      await new Promise((r) => setTimeout(r, Math.random() * 100))
       child.kill('SIGKILL')
       await new Promise((r) => child.on('close', r))
       const s = open(file)

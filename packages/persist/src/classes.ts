@@ -41,11 +41,14 @@ function accessorKeys(proto: object | null): Set<string> {
  */
 export function registerClass(ctor: Function, name: string, defaults?: Record<string, unknown>): ClassInfo {
   if (typeof ctor !== 'function') throw new TypeError('registerClass: expected a class')
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('registerClass: the name must be a non-empty string')
+  if (typeof name !== 'string' || name.length === 0)
+    throw new TypeError('registerClass: the name must be a non-empty string')
   const had = byName.get(name)
   if (had) {
     if (had.ctor === ctor) return had
-    throw new TypeError(`class name '${name}' is already registered for another class; give one of them a distinct static persistName`)
+    throw new TypeError(
+      `class name '${name}' is already registered for another class; give one of them a distinct static persistName`,
+    )
   }
   const prev = byCtor.get(ctor)
   if (prev) throw new TypeError(`class ${ctor.name} is already registered as '${prev.name}'`)

@@ -4,8 +4,8 @@
  * file open. See README.md and docs/api.md.
  */
 import { resolve } from 'node:path'
-import { type OpenOptions, Store } from './store.js'
 import { handleOfProxy } from './proxy.js'
+import { type OpenOptions, Store } from './store.js'
 
 export { isPersistError, PersistError, type PersistErrorCode } from '@persist/pager'
 export { autoRegister, type ClassInfo, classByName, registerClass } from './classes.js'
@@ -15,8 +15,12 @@ export { type Durability, type OpenOptions, Store } from './store.js'
  * Opens (creating by default) the store at `path`. The type parameter describes the
  * root: `open<{ visits?: number }>('site.persist').root.visits`.
  */
-export function open<T extends object = Record<string, any>>(path: string, options: OpenOptions = {}): Store<T> {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('open(path): path must be a non-empty string')
+export function open<T extends object = Record<string, any>>(
+  path: string,
+  options: OpenOptions = {},
+): Store<T> {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new TypeError('open(path): path must be a non-empty string')
   return new Store<T>(path, options)
 }
 

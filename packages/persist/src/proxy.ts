@@ -119,7 +119,9 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
     if (typeof key === 'symbol') {
       if (key === HANDLE) return h
       if (key === inspect.custom) return (dictTargetProto as Record<symbol, unknown>)[inspect.custom]
-      return h.cls ? Reflect.get(h.cls.ctor.prototype, key, receiver) : Reflect.get(Object.prototype, key, receiver)
+      return h.cls
+        ? Reflect.get(h.cls.ctor.prototype, key, receiver)
+        : Reflect.get(Object.prototype, key, receiver)
     }
     h.store.enter(h)
     const o = h.store.objects
@@ -144,7 +146,8 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
     const h = t[HANDLE]
     if (typeof key === 'symbol') noSymbolKey(key, 'set')
     if (h.cls?.accessors.has(key)) return Reflect.set(h.cls.ctor.prototype, key, value, receiver)
-    if (key === '__proto__') throw new TypeError('cannot change the prototype of a persistent object (__proto__)')
+    if (key === '__proto__')
+      throw new TypeError('cannot change the prototype of a persistent object (__proto__)')
     h.store.enter(h)
     h.store.writeGuard()
     h.store.objects.dictSet(h.off, key, value)
@@ -181,7 +184,8 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
     if (typeof key === 'symbol') return undefined
     h.store.enter(h)
     const o = h.store.objects
-    if (o.dictHas(h.off, key)) return { value: o.dictGet(h.off, key), writable: true, enumerable: true, configurable: true }
+    if (o.dictHas(h.off, key))
+      return { value: o.dictGet(h.off, key), writable: true, enumerable: true, configurable: true }
     if (h.cls && Object.hasOwn(h.cls.defaults, key))
       return { value: h.cls.defaults[key], writable: true, enumerable: true, configurable: true }
     return undefined
@@ -189,7 +193,8 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
   defineProperty(t, key, desc) {
     const h = t[HANDLE]
     if (typeof key === 'symbol') noSymbolKey(key, 'defineProperty')
-    if (desc.get || desc.set) throw new TypeError(`defineProperty '${key}': accessors cannot be stored in a persistent object`)
+    if (desc.get || desc.set)
+      throw new TypeError(`defineProperty '${key}': accessors cannot be stored in a persistent object`)
     if (!('value' in desc)) return true
     h.store.enter(h)
     h.store.writeGuard()
@@ -283,7 +288,8 @@ function relIndex(v: unknown, len: number): number {
 }
 
 function handleOf(self: unknown, method: string): Handle {
-  const h = self && typeof self === 'object' ? (self as Record<symbol, Handle | undefined>)[HANDLE] : undefined
+  const h =
+    self && typeof self === 'object' ? (self as Record<symbol, Handle | undefined>)[HANDLE] : undefined
   if (!h) throw new TypeError(`Array.prototype.${method} (persistent list) called on a foreign receiver`)
   return h
 }
@@ -360,15 +366,26 @@ const listHandler: ProxyHandler<unknown[] & { [HANDLE]: Handle }> = {
     if (typeof key === 'symbol') return undefined
     h.store.enter(h)
     if (key === 'length')
-      return { value: h.store.objects.listLength(h.off), writable: true, enumerable: false, configurable: false }
+      return {
+        value: h.store.objects.listLength(h.off),
+        writable: true,
+        enumerable: false,
+        configurable: false,
+      }
     const i = arrayIndex(key)
     if (i >= 0 && i < h.store.objects.listLength(h.off))
-      return { value: h.store.objects.listGet(h.off, i), writable: true, enumerable: true, configurable: true }
+      return {
+        value: h.store.objects.listGet(h.off, i),
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      }
     return undefined
   },
   defineProperty(t, key, desc) {
     if (typeof key === 'symbol') noSymbolKey(key, 'defineProperty')
-    if (desc.get || desc.set) throw new TypeError(`defineProperty '${key}': accessors cannot be stored in a persistent list`)
+    if (desc.get || desc.set)
+      throw new TypeError(`defineProperty '${key}': accessors cannot be stored in a persistent list`)
     if (!('value' in desc)) return true
     return listHandler.set!(t, key, desc.value, t)
   },

@@ -20,7 +20,7 @@
  *  S3 proxies hold (offset, generation); every trap checks the pair before touching
  *     memory (PERSIST_STALE), and a rollback kills proxies of records it undid.
  */
-import { Objects, type ObjectHooks, type RecordKind } from '@persist/objects'
+import { type ObjectHooks, Objects, type RecordKind } from '@persist/objects'
 import { PersistError } from '@persist/pager'
 import { type ClassInfo, classByName, classOfCtor, unknownClass } from './classes.js'
 import { Handle, handleOfProxy, makeProxy, type ProxyHost } from './proxy.js'
@@ -133,7 +133,11 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
       throw e
     }
     this.explicitDepth--
-    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as { then?: unknown }).then === 'function'
+    ) {
       this.rollbackTo(sp)
       if (this.explicitDepth === 0) this.finish(true)
       throw new PersistError(
@@ -226,7 +230,11 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   }
 
   writeGuard(): void {
-    if (this.readonly) throw new PersistError('PERSIST_READONLY', `${this.path} was opened read-only; open it without { readonly: true } to write`)
+    if (this.readonly)
+      throw new PersistError(
+        'PERSIST_READONLY',
+        `${this.path} was opened read-only; open it without { readonly: true } to write`,
+      )
   }
 
   snapshot(h: Handle): unknown {
@@ -373,7 +381,10 @@ function classOfValue(v: object): string | undefined {
 
 function fieldsOfInstance(v: object): Iterable<[string, unknown]> {
   const syms = Object.getOwnPropertySymbols(v)
-  if (syms.length) throw new TypeError(`${v.constructor?.name ?? 'object'}: symbol-keyed fields cannot be stored (${String(syms[0])})`)
+  if (syms.length)
+    throw new TypeError(
+      `${v.constructor?.name ?? 'object'}: symbol-keyed fields cannot be stored (${String(syms[0])})`,
+    )
   return Object.entries(v)
 }
 
@@ -389,14 +400,19 @@ const OPTION_KEYS = new Set([
 ])
 
 function validateOptions(o: OpenOptions): void {
-  if (o === null || typeof o !== 'object') throw new TypeError('open(path, options): options must be an object')
-  for (const k of Object.keys(o)) if (!OPTION_KEYS.has(k)) throw new TypeError(`open(): unknown option '${k}'`)
+  if (o === null || typeof o !== 'object')
+    throw new TypeError('open(path, options): options must be an object')
+  for (const k of Object.keys(o))
+    if (!OPTION_KEYS.has(k)) throw new TypeError(`open(): unknown option '${k}'`)
   if (o.durability !== undefined && o.durability !== 'process' && o.durability !== 'full')
     throw new TypeError(`open(): durability must be 'process' or 'full', not ${JSON.stringify(o.durability)}`)
   for (const k of ['readonly', 'create'] as const)
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new TypeError(`open(): ${k} must be a boolean`)
   if (o.unknownClasses !== undefined && o.unknownClasses !== 'error' && o.unknownClasses !== 'dict')
     throw new TypeError(`open(): unknownClasses must be 'error' or 'dict'`)
-  if (o.pollIntervalMs !== undefined && !(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 1 && o.pollIntervalMs <= 60_000))
+  if (
+    o.pollIntervalMs !== undefined &&
+    !(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 1 && o.pollIntervalMs <= 60_000)
+  )
     throw new RangeError('open(): pollIntervalMs must be an integer from 1 to 60000')
 }

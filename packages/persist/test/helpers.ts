@@ -9,7 +9,11 @@ export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
 /** A fresh temp dir; returns a path maker and a cleanup. */
 export function tempDir(prefix = 'persist-test-') {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  return { dir, file: (name = 'store.persist') => join(dir, name), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+  return {
+    dir,
+    file: (name = 'store.persist') => join(dir, name),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
 }
 
 /** Runs `node fixtures/<script> ...args`, resolves with stdout, rejects on a non-zero exit. */

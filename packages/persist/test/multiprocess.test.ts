@@ -37,7 +37,9 @@ describe('across processes', () => {
   it('another process sees committed data, never a half turn, and after kill -9 the turn is rolled back', async () => {
     const file = t.file('killed.persist')
     for (let trial = 0; trial < 10; trial++) {
-      const child = spawn(process.execPath, [join(fixtures, 'writer.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn(process.execPath, [join(fixtures, 'writer.mjs'), file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       const line = await waitForLine(child, /committed (\d+)\n/)
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 30))
       // Read while it writes: the two fields always agree.
@@ -62,7 +64,9 @@ describe('across processes', () => {
     const s0 = open(file)
     s0.root.x = 'committed'
     s0.close()
-    const child = spawn(process.execPath, [join(fixtures, 'holder.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [join(fixtures, 'holder.mjs'), file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     await waitForLine(child, /holding/)
     child.kill('SIGKILL')
     await new Promise((r) => child.on('close', r))
@@ -81,10 +85,13 @@ describe('across processes', () => {
     const go = t.file('go')
     const r1 = t.file('ready1')
     const r2 = t.file('ready2')
-    const p1 = runNode('deadlock.mjs', [a, b, r1, go])
-    const p2 = runNode('deadlock.mjs', [b, a, r2, go])
+    const o1 = t.file('open1')
+    const o2 = t.file('open2')
+    const p1 = runNode('deadlock.mjs', [a, b, o1, o2, r1, go])
+    const p2 = runNode('deadlock.mjs', [b, a, o2, o1, r2, go])
     const until = Date.now() + 10_000
-    while (!(existsSync(r1) && existsSync(r2)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+    while (!(existsSync(r1) && existsSync(r2)) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20))
     writeFileSync(go, '1')
     const started = Date.now()
     const outs = (await Promise.all([p1, p2])).map((s) => s.trim())
@@ -95,7 +102,9 @@ describe('across processes', () => {
   it('changed() wakes a watcher in another process when a commit lands', async () => {
     const file = t.file('watch.persist')
     open(file).close()
-    const child = spawn(process.execPath, [join(fixtures, 'watcher.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [join(fixtures, 'watcher.mjs'), file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     await waitForLine(child, /ready/)
     const s = open(file)
     const before = Date.now()

@@ -2,8 +2,9 @@
  * The same operations on a persistent proxy and on a plain object/array must give
  * identical results (return values and resulting contents).
  */
-import fc from 'fast-check'
+
 import { open, toJS } from '@persist/persist'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from './helpers.js'
 
@@ -21,7 +22,9 @@ describe('dict semantics', () => {
     const init = { b: 1, a: 'x', 10: 'ten', 2: 'two', nested: { z: [1, { y: 2 }] } }
     const [p, o] = both(init)
     expect(Object.keys(p)).toEqual(Object.keys(o))
-    expect(Object.entries(p).map(([k, v]) => [k, typeof v])).toEqual(Object.entries(o).map(([k, v]) => [k, typeof v]))
+    expect(Object.entries(p).map(([k, v]) => [k, typeof v])).toEqual(
+      Object.entries(o).map(([k, v]) => [k, typeof v]),
+    )
     expect({ ...p, nested: 0 }).toEqual({ ...o, nested: 0 })
     const forIn: string[] = []
     for (const k in p) forIn.push(k)
@@ -31,7 +34,7 @@ describe('dict semantics', () => {
     expect(JSON.stringify(p)).toBe(JSON.stringify(o))
     expect('a' in p).toBe(true)
     expect('toString' in p).toBe('toString' in o)
-    expect(p.hasOwnProperty('a')).toBe(true)
+    expect(Object.hasOwn(p, 'a')).toBe(true)
     expect(Object.hasOwn(p, 'zz')).toBe(false)
     expect(delete (p as Record<string, unknown>).a).toBe(delete (o as Record<string, unknown>).a)
     expect(Object.keys(p)).toEqual(Object.keys(o))
