@@ -6,10 +6,15 @@
  *   h = 2166136261; for each code unit cu: h ^= cu; h = h * 16777619 mod 2^32
  */
 export function hashKey(s: string): number {
-  let h = 0x811c9dc5
+  return hash32(s) >>> 0
+}
+
+/** The same hash as a signed 32-bit integer (a Smi in V8: the hot path uses this). */
+export function hash32(s: string): number {
+  let h = 0x811c9dc5 | 0
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i)
     h = Math.imul(h, 16777619)
   }
-  return h >>> 0
+  return h
 }

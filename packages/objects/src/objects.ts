@@ -31,6 +31,10 @@
  *      mark, so a rollback never makes this process reuse a generation); a freed record
  *      has rc_type = rc_gen = 0. isLive(off, gen) also requires gen < om_next_gen, so a
  *      record created after a rolled-back savepoint is not live.
+ *  O10 The JS key cache (dict → key → entry offset) only holds positions valid in the
+ *      current file: an entry array moves only in dictResize (which drops that dict's
+ *      cache); delete, clear, free, gc, abort, rollback and another process's commit
+ *      (begin() flag 1) drop the affected entries.
  */
 import { openHeap } from '@persist/heap'
 import { type Mem, type Pager, type PagerOptions, PersistError } from '@persist/pager'
@@ -86,7 +90,7 @@ import {
   T_TRUE,
   T_UNDEF,
 } from './format.js'
-import { hashKey } from './hash.js'
+import { hash32 } from './hash.js'
 
 export type RecordKind = 'dict' | 'list' | 'object'
 
@@ -263,6 +267,16 @@ export class Objects {
   private pendingSet = new Set<number>()
   private savepoints = new Map<number, number>()
   private genHigh = 0
+  // Per-dict cache key → entry offset (O10): valid while the dict's entry array does
+  // not move. Dropped for a dict on resize/clear/free, and entirely when begin()
+  // reports another process's commit, on abort/rollback and gc.
+  private kc = new Map<number, Map<string, number>>()
+  private kcSize = 0
+  // 64-byte lines this layer already passed to willWrite since the latest
+  // begin/savepoint (the pager journals a line once per savepoint level, I11 of
+  // pager.cc): a JS Set lookup replaces a native call on repeated writes (O8).
+  private lines = new Set<number>()
+  private ranges: number[] = [] // [start, end) pairs of big ranges already journaled
 
   /** Opens (or creates) a store file and its objects layer. Options as openHeap's. */
   static open(path: string, options: OpenOptions = {}): Objects {
@@ -310,6 +324,7 @@ export class Objects {
         this.flushPending()
         this.pager.commit()
       }
+      this.clearLines()
     } catch (e) {
       if (own && this.pager.inTransaction) this.pager.abort()
       throw e
@@ -319,7 +334,7 @@ export class Objects {
   private initMeta(): number {
     const m = this.mem
     const meta = this.heap.alloc(META_SIZE, { zero: true })
-    this.pager.willWrite(meta, META_SIZE)
+    this.ww(meta, META_SIZE)
     m.bytes(meta, META_SIZE).fill(0)
     m.writeLatin1(meta + OM_MAGIC, META_MAGIC)
     m.setU32(meta + OM_VERSION, OBJECTS_VERSION)
@@ -357,7 +372,9 @@ export class Objects {
   /** Takes the store lock. Returns the pager's flags (1 = another process committed, 2 = remapped). */
   begin(): number {
     const f = this.pager.begin()
+    this.clearLines()
     this.mem = this.pager.mem
+    if (f & 1) this.dropCaches()
     return f
   }
 
@@ -370,10 +387,53 @@ export class Objects {
       throw e
     }
     this.pager.commit()
+    this.clearLines()
     this.savepoints.clear()
   }
 
+  /** O8: willWrite, skipping the native call when every line is already journaled. */
+  private ww(off: number, len: number): void {
+    const l0 = Math.floor(off / 64)
+    const l1 = Math.floor((off + len - 1) / 64)
+    const lines = this.lines
+    if (l0 === l1 && lines.has(l0)) return
+    const rs = this.ranges
+    for (let i = 0; i < rs.length; i += 2) if (off >= rs[i] && off + len <= rs[i + 1]) return
+    if (l0 === l1) {
+      this.pager.willWrite(off, len)
+      if (lines.size < 1_000_000) lines.add(l0)
+      return
+    }
+    if (l1 - l0 > 16) {
+      // a big range (a new array or string): remember it whole
+      this.pager.willWrite(off, len)
+      if (rs.length >= 32) rs.splice(0, 2)
+      rs.push(off, off + len)
+      return
+    }
+    for (let l = l0; l <= l1; l++) {
+      if (!lines.has(l)) {
+        this.pager.willWrite(off, len)
+        if (lines.size < 1_000_000) for (let k = l0; k <= l1; k++) lines.add(k)
+        return
+      }
+    }
+  }
+
+  private clearLines(): void {
+    this.lines.clear()
+    this.ranges.length = 0
+  }
+
+  /** Forgets every cached key position (another process may have changed any dict). */
+  dropCaches(): void {
+    this.kc.clear()
+    this.kcSize = 0
+  }
+
   abort(): void {
+    this.clearLines()
+    this.dropCaches()
     this.pending.length = 0
     this.pendingSet.clear()
     this.savepoints.clear()
@@ -382,12 +442,15 @@ export class Objects {
 
   savepoint(): number {
     const t = this.pager.savepoint()
+    this.clearLines()
     this.savepoints.set(t, this.pending.length)
     return t
   }
 
   rollbackTo(t: number): void {
     this.pager.rollbackTo(t)
+    this.clearLines()
+    this.dropCaches()
     const n = this.savepoints.get(t)
     if (n !== undefined && n < this.pending.length) {
       for (let i = n; i < this.pending.length; i++) this.pendingSet.delete(this.pending[i])
@@ -453,7 +516,7 @@ export class Objects {
     if (g <= this.genHigh) g = this.genHigh + 1
     if (g >= 0xffffffff) g = 1
     this.genHigh = g
-    this.pager.willWrite(meta + OM_NEXT_GEN, 4)
+    this.ww(meta + OM_NEXT_GEN, 4)
     m.setU32(meta + OM_NEXT_GEN, g + 1)
     return g
   }
@@ -462,7 +525,7 @@ export class Objects {
     const r = this.heap.alloc(size)
     const g = this.newGen()
     const m = this.mem
-    this.pager.willWrite(r, size)
+    this.ww(r, size)
     m.bytes(r, size).fill(0)
     m.setU8(r, type)
     m.setU32(r + RC_GEN, g)
@@ -493,7 +556,7 @@ export class Objects {
 
   private incRef(r: number): void {
     const m = this.mem
-    this.pager.willWrite(r + RC_REFS, 4)
+    this.ww(r + RC_REFS, 4)
     m.setU32(r + RC_REFS, m.u32(r + RC_REFS) + 1)
   }
 
@@ -501,7 +564,7 @@ export class Objects {
     const m = this.mem
     const c = m.u32(r + RC_REFS)
     if (c === 0) throw corrupt(`reference count underflow at record ${hex(r)}`)
-    this.pager.willWrite(r + RC_REFS, 4)
+    this.ww(r + RC_REFS, 4)
     m.setU32(r + RC_REFS, c - 1)
     if (c === 1) {
       if (stack) stack.push(r)
@@ -533,6 +596,7 @@ export class Objects {
       for (let i = 0; i < len; i++) this.releaseSlot(items + i * SLOT, stack)
       if (items !== 0) this.heap.free(items)
     } else if (t === R_DICT || t === R_OBJECT) {
+      this.kc.delete(r)
       const used = m.u32(r + DC_USED)
       const ents = m.u64(r + DC_ENTRIES)
       for (let i = 0; i < used; i++) {
@@ -548,7 +612,7 @@ export class Objects {
     } else {
       throw corrupt(`freeing ${hex(r)}, which is not a record (type ${t})`)
     }
-    this.pager.willWrite(r, 16)
+    this.ww(r, 16)
     m.setU32(r, 0)
     m.setU32(r + RC_GEN, 0)
     m.setU32(r + RC_CHECK, 0)
@@ -679,7 +743,7 @@ export class Objects {
     const m = this.mem
     switch (typeof v) {
       case 'number': {
-        this.pager.willWrite(s, SLOT)
+        this.ww(s, SLOT)
         if (m.u8(s) >= T_STR) this.releaseSlot(s)
         if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
           m.setU32(s, T_INT)
@@ -716,7 +780,7 @@ export class Objects {
             a >>= 8n
           }
           const b = this.heap.alloc(bytes.length)
-          this.pager.willWrite(b, bytes.length)
+          this.ww(b, bytes.length)
           m.bytes(b, bytes.length).set(bytes)
           this.writeSimple(s, T_BIGREC)
           m.setU8(s + 1, neg ? 1 : 0)
@@ -758,7 +822,7 @@ export class Objects {
   /** Writes a tag whose payload is empty or written by the caller (willWrite done here). */
   private writeSimple(s: number, tag: number): void {
     const m = this.mem
-    this.pager.willWrite(s, SLOT)
+    this.ww(s, SLOT)
     if (m.u8(s) >= T_STR) this.releaseSlot(s)
     m.setU32(s, tag)
     m.setU32(s + 4, 0)
@@ -789,7 +853,7 @@ export class Objects {
     let b = 0
     if (n > 0) {
       b = this.heap.alloc(n)
-      this.pager.willWrite(b, n)
+      this.ww(b, n)
       this.mem.bytes(b, n).set(src)
     }
     const m = this.mem
@@ -821,7 +885,7 @@ export class Objects {
     const nbytes = latin1 ? n : 2 * n
     if (nbytes > 0xffffffff)
       throw new PersistError('PERSIST_TOO_BIG', 'a string is limited to 4 GiB - 1 bytes')
-    this.pager.willWrite(s, SLOT)
+    this.ww(s, SLOT)
     let b = 0
     if (m.u8(s) === T_STR) {
       // Seed 002's case: replace in place when the old block is big enough (and not
@@ -836,7 +900,7 @@ export class Objects {
       this.releaseSlot(s)
       b = this.heap.alloc(nbytes)
     }
-    this.pager.willWrite(b, nbytes)
+    this.ww(b, nbytes)
     if (latin1) m.writeLatin1(b, str)
     else m.writeUcs2(b, str)
     m.setU32(s, T_STR | ((latin1 ? ENC_LATIN1 : ENC_UTF16) << 8))
@@ -858,7 +922,7 @@ export class Objects {
         const items = this.mem.u64(l + LS_ITEMS)
         this.writeValue(items + i * SLOT, v[i], seen)
       }
-      this.pager.willWrite(l + LS_LEN, 4)
+      this.ww(l + LS_LEN, 4)
       this.mem.setU32(l + LS_LEN, n)
       return l
     }
@@ -879,7 +943,7 @@ export class Objects {
     const d = this.newDict(count, name)
     seen.set(v, d)
     for (const [k, fv] of fields) {
-      const h = hashKey(k)
+      const h = hash32(k)
       let e = this.findEntry(d, k, h)
       if (e === 0) e = this.dictInsert(d, k, h)
       this.writeValue(e + SLOT, fv, seen)
@@ -961,7 +1025,7 @@ export class Objects {
         }
       }
     } else throw corrupt(`dict key at ${hex(e)} has tag ${t}, not a string`)
-    return h >>> 0
+    return h
   }
 
   /** Bucket offset holding key (0 = absent). */
@@ -977,17 +1041,39 @@ export class Objects {
       const b = idx + i * BUCKET
       const r = m.u32(b)
       if (r === 0) return 0
-      if (r !== DUMMY && m.u32(b + 4) === h && this.keyEquals(ents + (r - 1) * ENTRY, key)) return b
+      if (r !== DUMMY && m.i32(b + 4) === h && this.keyEquals(ents + (r - 1) * ENTRY, key)) return b
       i = (i + 1) & mask
     }
     return 0
   }
 
-  /** Entry offset holding key (0 = absent). */
+  /** Entry offset holding key (0 = absent); through the key cache (O10). */
   private findEntry(d: number, key: string, h: number): number {
+    let c = this.kc.get(d)
+    if (c !== undefined) {
+      const e = c.get(key)
+      if (e !== undefined) return e
+    }
     const b = this.findBucket(d, key, h)
     if (b === 0) return 0
-    return this.mem.u64(d + DC_ENTRIES) + (this.mem.u32(b) - 1) * ENTRY
+    const e = this.mem.u64(d + DC_ENTRIES) + (this.mem.u32(b) - 1) * ENTRY
+    if (c === undefined) {
+      c = new Map()
+      this.kc.set(d, c)
+    }
+    if (++this.kcSize > 100_000) this.dropCaches()
+    else c.set(key, e)
+    return e
+  }
+
+  /** Entry offset for key, hashing only when the cache misses. */
+  private lookup(d: number, key: string): number {
+    const c = this.kc.get(d)
+    if (c !== undefined) {
+      const e = c.get(key)
+      if (e !== undefined) return e
+    }
+    return this.findEntry(d, key, hash32(key))
   }
 
   /** Appends an entry for a key known to be absent; its value slot is undefined. */
@@ -999,11 +1085,11 @@ export class Objects {
     }
     const used = m.u32(d + DC_USED)
     const e = m.u64(d + DC_ENTRIES) + used * ENTRY
-    this.pager.willWrite(e, ENTRY)
+    this.ww(e, ENTRY)
     m.bytes(e, ENTRY).fill(0)
     this.writeString(e, key)
     this.bucketInsert(d, used + 1, h)
-    this.pager.willWrite(d + DC_COUNT, 8)
+    this.ww(d + DC_COUNT, 8)
     m.setU32(d + DC_COUNT, m.u32(d + DC_COUNT) + 1)
     m.setU32(d + DC_USED, used + 1)
     return e
@@ -1020,23 +1106,24 @@ export class Objects {
       i = (i + 1) & mask
     }
     const b = idx + i * BUCKET
-    if (!journaled) this.pager.willWrite(b, BUCKET)
+    if (!journaled) this.ww(b, BUCKET)
     m.setU32(b, ref)
-    m.setU32(b + 4, h)
+    m.setI32(b + 4, h)
   }
 
   /** O5: new entry and index arrays of capacity cap; live entries keep their order. */
   private dictResize(d: number, cap: number): void {
+    this.kc.delete(d)
     const m = this.mem
     const oldEnts = m.u64(d + DC_ENTRIES)
     const oldIdx = m.u64(d + DC_INDEX)
     const used = m.u32(d + DC_USED)
     const ents = this.heap.alloc(cap * ENTRY)
     const idx = this.heap.alloc(cap * 2 * BUCKET)
-    this.pager.willWrite(ents, cap * ENTRY)
-    this.pager.willWrite(idx, cap * 2 * BUCKET)
+    this.ww(ents, cap * ENTRY)
+    this.ww(idx, cap * 2 * BUCKET)
     m.bytes(idx, cap * 2 * BUCKET).fill(0)
-    this.pager.willWrite(d + DC_COUNT, 32)
+    this.ww(d + DC_COUNT, 32)
     m.setU32(d + DC_NBUCKETS, cap * 2)
     m.setU64(d + DC_INDEX, idx)
     let j = 0
@@ -1062,14 +1149,14 @@ export class Objects {
   dictGet(d: number, key: string): unknown {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
-    const e = this.findEntry(d, key, hashKey(key))
+    const e = this.lookup(d, key)
     return e === 0 ? undefined : this.readSlot(e + SLOT)
   }
 
   dictHas(d: number, key: string): boolean {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
-    return this.findBucket(d, key, hashKey(key)) !== 0
+    return this.lookup(d, key) !== 0
   }
 
   /** Stores v under key (path: the dict's own path, for error messages). */
@@ -1077,9 +1164,8 @@ export class Objects {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
     this.prepare(v, path, key)
-    const h = hashKey(key)
-    let e = this.findEntry(d, key, h)
-    if (e === 0) e = this.dictInsert(d, key, h)
+    let e = this.lookup(d, key)
+    if (e === 0) e = this.dictInsert(d, key, hash32(key))
     this.writeValue(e + SLOT, v, null)
   }
 
@@ -1087,18 +1173,19 @@ export class Objects {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
     const m = this.mem
-    const b = this.findBucket(d, key, hashKey(key))
+    const b = this.findBucket(d, key, hash32(key))
     if (b === 0) return false
+    this.kc.get(d)?.delete(key)
     const e = m.u64(d + DC_ENTRIES) + (m.u32(b) - 1) * ENTRY
     this.releaseSlot(e)
     this.releaseSlot(e + SLOT)
-    this.pager.willWrite(e, ENTRY)
+    this.ww(e, ENTRY)
     m.bytes(e, ENTRY).fill(0)
     m.setU8(e, T_DELETED)
-    this.pager.willWrite(b, 4)
+    this.ww(b, 4)
     m.setU32(b, DUMMY)
     const count = m.u32(d + DC_COUNT) - 1
-    this.pager.willWrite(d + DC_COUNT, 4)
+    this.ww(d + DC_COUNT, 4)
     m.setU32(d + DC_COUNT, count)
     const cap = m.u32(d + DC_CAP)
     if (count === 0) this.dictClearBlocks(d)
@@ -1108,10 +1195,11 @@ export class Objects {
 
   /** An emptied dict drops its arrays (and its tombstones). */
   private dictClearBlocks(d: number): void {
+    this.kc.delete(d)
     const m = this.mem
     const ents = m.u64(d + DC_ENTRIES)
     const idx = m.u64(d + DC_INDEX)
-    this.pager.willWrite(d + DC_COUNT, 32)
+    this.ww(d + DC_COUNT, 32)
     m.bytes(d + DC_COUNT, 32).fill(0)
     if (ents !== 0) this.heap.free(ents)
     if (idx !== 0) this.heap.free(idx)
@@ -1206,7 +1294,7 @@ export class Objects {
     if (n > 0xfffffffe) throw new RangeError('a list holds at most 2^32-2 items')
     this.listReserve(l, n, false)
     for (let k = 0; k < vs.length; k++) this.writeValue(m.u64(l + LS_ITEMS) + (len + k) * SLOT, vs[k], null)
-    this.pager.willWrite(l + LS_LEN, 4)
+    this.ww(l + LS_LEN, 4)
     m.setU32(l + LS_LEN, n)
     return n
   }
@@ -1219,10 +1307,10 @@ export class Objects {
     const s = m.u64(l + LS_ITEMS) + (len - 1) * SLOT
     const v = this.readSlot(s)
     this.releaseSlot(s)
-    this.pager.willWrite(s, SLOT)
+    this.ww(s, SLOT)
     m.setF64(s, 0)
     m.setF64(s + 8, 0)
-    this.pager.willWrite(l + LS_LEN, 4)
+    this.ww(l + LS_LEN, 4)
     m.setU32(l + LS_LEN, len - 1)
     this.listMaybeShrink(l)
     return v
@@ -1256,7 +1344,7 @@ export class Objects {
     this.zeroSlots(base, st, st + ins)
     if (newLen < len) this.zeroSlots(base, newLen, len)
     for (let k = 0; k < ins; k++) this.writeValue(m.u64(l + LS_ITEMS) + (st + k) * SLOT, items[k], null)
-    this.pager.willWrite(l + LS_LEN, 4)
+    this.ww(l + LS_LEN, 4)
     m.setU32(l + LS_LEN, newLen)
     if (newLen < len) this.listMaybeShrink(l)
     return removed
@@ -1265,14 +1353,14 @@ export class Objects {
   private moveSlots(base: number, from: number, to: number, n: number): void {
     const lo = Math.min(from, to)
     const span = (Math.max(from, to) - lo + n) * SLOT
-    this.pager.willWrite(base + to * SLOT, n * SLOT)
+    this.ww(base + to * SLOT, n * SLOT)
     const v = this.mem.bytes(base + lo * SLOT, span)
     v.copyWithin((to - lo) * SLOT, (from - lo) * SLOT, (from - lo + n) * SLOT)
   }
 
   private zeroSlots(base: number, from: number, to: number): void {
     if (to <= from) return
-    this.pager.willWrite(base + from * SLOT, (to - from) * SLOT)
+    this.ww(base + from * SLOT, (to - from) * SLOT)
     this.mem.bytes(base + from * SLOT, (to - from) * SLOT).fill(0)
   }
 
@@ -1295,7 +1383,7 @@ export class Objects {
     } else {
       this.listReserve(l, n, false) // O6: slots past the length are already zero
     }
-    this.pager.willWrite(l + LS_LEN, 4)
+    this.ww(l + LS_LEN, 4)
     m.setU32(l + LS_LEN, n)
     if (n < len) this.listMaybeShrink(l)
   }
@@ -1318,13 +1406,13 @@ export class Objects {
       }
     }
     this.zeroSlotsRaw(items, cap, newCap)
-    this.pager.willWrite(l + LS_CAP, 12)
+    this.ww(l + LS_CAP, 12)
     m.setU32(l + LS_CAP, newCap)
     m.setU64(l + LS_ITEMS, items)
   }
 
   private zeroSlotsRaw(base: number, from: number, to: number): void {
-    this.pager.willWrite(base + from * SLOT, (to - from) * SLOT)
+    this.ww(base + from * SLOT, (to - from) * SLOT)
     this.mem.bytes(base + from * SLOT, (to - from) * SLOT).fill(0)
   }
 
@@ -1337,14 +1425,14 @@ export class Objects {
     const items = m.u64(l + LS_ITEMS)
     if (len === 0) {
       this.heap.free(items)
-      this.pager.willWrite(l + LS_CAP, 12)
+      this.ww(l + LS_CAP, 12)
       m.setU32(l + LS_CAP, 0)
       m.setU64(l + LS_ITEMS, 0)
       return
     }
     const newCap = Math.max(8, len * 2)
     const ni = this.heap.realloc(items, newCap * SLOT)
-    this.pager.willWrite(l + LS_CAP, 12)
+    this.ww(l + LS_CAP, 12)
     m.setU32(l + LS_CAP, newCap)
     m.setU64(l + LS_ITEMS, ni)
   }
@@ -1404,7 +1492,7 @@ export class Objects {
         break
       }
     if (identity) return
-    this.pager.willWrite(base, n * SLOT)
+    this.ww(base, n * SLOT)
     const view = this.mem.bytes(base, n * SLOT)
     const snap = new Uint8Array(n * SLOT)
     snap.set(view)
@@ -1583,7 +1671,7 @@ export class Objects {
         visitSlot(e + SLOT, `dict ${name} entry ${i}`, false)
         if (problems !== null) {
           const key = this.readSlot(e) as string
-          const b = this.findBucket(d, key, hashKey(key))
+          const b = this.findBucket(d, key, hash32(key))
           if (b === 0 || m.u32(b) !== i + 1)
             report(`dict ${name}: key ${JSON.stringify(key)} not found through the index (O5)`)
         }
@@ -1656,12 +1744,13 @@ export class Objects {
   gc(): { freedObjects: number; freedBytes: number } {
     if (!this.pager.inTransaction)
       throw new PersistError('PERSIST_TXN', 'gc() needs a transaction: call begin() first')
+    this.dropCaches()
     const m = this.mem
     const w = this.walk(null, null)
     for (const r of w.records) {
       const expected = w.counts.get(r)! // see the note at the end of walk()
       if (m.u32(r + RC_REFS) !== expected) {
-        this.pager.willWrite(r + RC_REFS, 4)
+        this.ww(r + RC_REFS, 4)
         m.setU32(r + RC_REFS, expected)
       }
     }
@@ -1683,7 +1772,7 @@ export class Objects {
         m.u32(b + RC_CHECK) === (g ^ (b / 16) ^ CHECK_SALT) >>> 0
       ) {
         freedObjects++
-        this.pager.willWrite(b, 16)
+        this.ww(b, 16)
         m.setU32(b, 0)
         m.setU32(b + RC_GEN, 0)
         m.setU32(b + RC_CHECK, 0)
