@@ -32,8 +32,8 @@ export abstract class PBase {
   static persistName?: string
 
   /** Registers the class the first time one of its instances is stored. */
-  static [autoRegister](this: AnyClass): void {
-    register(PBase)
+  static [autoRegister](cls: AnyClass): void {
+    register(cls)
   }
 
   /** Optional hook run after an object is loaded from the store (constructor is not run). */

@@ -17,7 +17,7 @@ export interface ClassInfo {
 }
 
 /** Static hook a class may carry so that it registers itself the first time one of
- * its instances is stored (PBase subclasses do). Returns the stable name. */
+ * its instances is stored (PBase subclasses do): called as `Class[autoRegister](Class)`. */
 export const autoRegister: unique symbol = Symbol.for('persist.autoRegister')
 
 const byName = new Map<string, ClassInfo>()
@@ -73,7 +73,7 @@ export function classOfCtor(ctor: Function): ClassInfo | undefined {
   if (info) return info
   const hook = (ctor as unknown as Record<symbol, unknown>)[autoRegister]
   if (typeof hook === 'function') {
-    ;(hook as (this: Function) => void).call(ctor)
+    ;(hook as (cls: Function) => void)(ctor)
     return byCtor.get(ctor)
   }
   return undefined

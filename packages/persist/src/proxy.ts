@@ -42,8 +42,11 @@ export class Handle {
     readonly kind: 'dict' | 'list' | 'object',
     readonly cls: ClassInfo | undefined,
   ) {}
-  proxy: object | undefined
+  /** The proxy, held weakly: the store's cache maps offset → Handle. */
+  ref: WeakRef<object> | undefined
   dead = false
+  /** Transaction serial in which this handle was last verified live (S3). */
+  seen = -1
 }
 
 /** Targets carry the handle and a custom inspect so console.log shows the contents. */
@@ -405,7 +408,7 @@ export function makeProxy(h: Handle): object {
     h.kind === 'list'
       ? new Proxy(newListTarget(h) as unknown[] & { [HANDLE]: Handle }, listHandler)
       : new Proxy(newDictTarget(h) as { [HANDLE]: Handle }, dictHandler)
-  h.proxy = p
+  h.ref = new WeakRef(p)
   return p
 }
 

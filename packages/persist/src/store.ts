@@ -17,8 +17,9 @@
  *     explicit transaction; it commits whatever turn transaction is open when it
  *     runs (a microtask never runs inside synchronous code, so that is the end of
  *     the turn) and does nothing when an explicit transaction already committed.
- *  S3 proxies hold (offset, generation); every trap checks the pair before touching
- *     memory (PERSIST_STALE), and a rollback kills proxies of records it undid.
+ *  S3 proxies hold (offset, generation); the first trap of each transaction checks
+ *     the pair before touching memory (PERSIST_STALE); within a transaction a record
+ *     cannot die except by rollback or gc(), and both mark the handles they kill.
  */
 import { type ObjectHooks, Objects, type RecordKind } from '@persist/objects'
 import { PersistError } from '@persist/pager'
@@ -60,10 +61,12 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   #closed = false
   private txnOpen = false
   private explicitDepth = 0
-  private readonly cache = new Map<number, WeakRef<object>>()
+  /** Transaction serial: bumped by every begin; handles verified in it skip the check. */
+  private serial = 0
+  private readonly cache = new Map<number, Handle>()
   private readonly finalizer = new FinalizationRegistry<number>((off) => {
-    const ref = this.cache.get(off)
-    if (ref && ref.deref() === undefined) this.cache.delete(off)
+    const h = this.cache.get(off)
+    if (h && h.ref?.deref() === undefined) this.cache.delete(off)
   })
   private readonly commitTurn: () => void
   private listeners = new Set<Listener>()
@@ -151,7 +154,11 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
 
   /** Collects unreachable cycles and returns what was freed. */
   gc(): { freedObjects: number; freedBytes: number } {
-    return this.transaction(() => this.objects.gc())
+    return this.transaction(() => {
+      const freed = this.objects.gc()
+      this.killDeadProxies()
+      return freed
+    })
   }
 
   /** Statistics of the pager, heap and object layers. */
@@ -201,13 +208,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     }
     this.stopPolling()
     this.listeners.clear()
-    for (const ref of this.cache.values()) {
-      const p = ref.deref()
-      if (p) {
-        const h = handleOfProxy(p)
-        if (h) h.dead = true
-      }
-    }
+    for (const h of this.cache.values()) h.dead = true
     this.cache.clear()
     this.objects.close()
     this.#closed = true
@@ -220,6 +221,9 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
       if (this.#closed) throw closedError(this.path)
       this.open()
     }
+    // A record verified live in this transaction stays live until its end: frees
+    // happen at commit, and rollback/gc mark the handles they kill as dead (S3).
+    if (h.seen === this.serial && !h.dead) return
     if (h.dead || !this.objects.isLive(h.off, h.gen)) {
       h.dead = true
       throw new PersistError(
@@ -227,6 +231,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
         `this ${h.kind} was removed from the store (record 0x${h.off.toString(16)}, generation ${h.gen}); read it again from its parent`,
       )
     }
+    h.seen = this.serial
   }
 
   writeGuard(): void {
@@ -253,6 +258,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     if (this.txnOpen) return
     const flags = this.objects.begin()
     this.txnOpen = true
+    this.serial++
     if (flags & 1) this.sweepCache()
     if (this.explicitDepth === 0) RESOLVED.then(this.commitTurn)
   }
@@ -267,31 +273,25 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
         try {
           this.objects.abort()
         } catch {}
-        this.killFreshProxies()
+        this.killDeadProxies()
         throw e
       }
       this.ownTxid = this.committedTxid()
     } else {
       this.objects.abort()
-      this.killFreshProxies()
+      this.killDeadProxies()
     }
   }
 
   private rollbackTo(sp: number): void {
     this.objects.rollbackTo(sp)
-    this.killFreshProxies()
+    this.killDeadProxies()
   }
 
-  /** After a rollback, proxies of records the rollback undid must not be used (S3). */
-  private killFreshProxies(): void {
-    for (const [off, ref] of this.cache) {
-      const p = ref.deref()
-      const h = p && handleOfProxy(p)
-      if (!h) {
-        this.cache.delete(off)
-        continue
-      }
-      if (!this.objects.isLive(h.off, h.gen)) {
+  /** After a rollback or gc, proxies of records that no longer exist must not be used (S3). */
+  private killDeadProxies(): void {
+    for (const [off, h] of this.cache) {
+      if (h.ref?.deref() === undefined || !this.objects.isLive(h.off, h.gen)) {
         h.dead = true
         this.cache.delete(off)
       }
@@ -301,19 +301,16 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   /** Another process committed: drop cache entries of records that no longer exist. */
   private sweepCache(): void {
     if (this.cache.size < STALE_SWEEP) return
-    this.killFreshProxies()
+    this.killDeadProxies()
   }
 
   private wrap(off: number, kind: RecordKind): object {
     const gen = this.objects.gen(off)
-    const ref = this.cache.get(off)
-    if (ref) {
-      const p = ref.deref()
-      if (p) {
-        const h = handleOfProxy(p)!
-        if (h.gen === gen && !h.dead) return p
-        h.dead = true
-      }
+    const cached = this.cache.get(off)
+    if (cached) {
+      const p = cached.ref?.deref()
+      if (p && cached.gen === gen && !cached.dead) return p
+      cached.dead = true
     }
     let cls: ClassInfo | undefined
     let k: 'dict' | 'list' | 'object' = kind
@@ -327,7 +324,8 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     }
     const h = new Handle(this, off, gen, k, cls)
     const p = makeProxy(h)
-    this.cache.set(off, new WeakRef(p))
+    h.seen = this.serial
+    this.cache.set(off, h)
     this.finalizer.register(p, off)
     if (cls) {
       const onLoad = (cls.ctor.prototype as { onLoad?: unknown }).onLoad
