@@ -88,15 +88,25 @@ export function resolvePath(o: Objects, segs: readonly PathSegment[]): unknown {
     }
     if (cur.kind === 'list') {
       const idx = typeof seg === 'number' ? seg : /^\d+$/.test(seg) ? Number(seg) : -1
-      if (idx < 0) throw new PersistError('PERSIST_NOT_FOUND', `${here} is a list: use an index like ${here}[0], not .${seg}`)
+      if (idx < 0)
+        throw new PersistError(
+          'PERSIST_NOT_FOUND',
+          `${here} is a list: use an index like ${here}[0], not .${seg}`,
+        )
       const len = o.listLength(cur.off)
       if (idx >= len)
-        throw new PersistError('PERSIST_NOT_FOUND', `${here} has ${len} item(s): index ${idx} is past the end`)
+        throw new PersistError(
+          'PERSIST_NOT_FOUND',
+          `${here} has ${len} item(s): index ${idx} is past the end`,
+        )
       cur = o.listGet(cur.off, idx)
     } else {
       const key = String(seg)
       if (!o.dictHas(cur.off, key))
-        throw new PersistError('PERSIST_NOT_FOUND', `${here} has no key ${JSON.stringify(key)} (see \`persist dump FILE ${here}\`)`)
+        throw new PersistError(
+          'PERSIST_NOT_FOUND',
+          `${here} has no key ${JSON.stringify(key)} (see \`persist dump FILE ${here}\`)`,
+        )
       cur = o.dictGet(cur.off, key)
     }
   }
@@ -187,7 +197,10 @@ export function* dictKeysOf(o: Objects, d: number): Generator<string> {
     yield readKey(mem, slot, d)
   }
   if (seen !== count)
-    throw new PersistError('PERSIST_CORRUPT', `dict record 0x${d.toString(16)}: ${seen} live entries, header says ${count}`)
+    throw new PersistError(
+      'PERSIST_CORRUPT',
+      `dict record 0x${d.toString(16)}: ${seen} live entries, header says ${count}`,
+    )
 }
 
 /** Reference count of a record (FORMAT.md: record header +8 u32 rc_refs). */

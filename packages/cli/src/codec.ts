@@ -69,7 +69,8 @@ export function scalarJSON(v: unknown): string {
   }
   if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
     const type = Buffer.isBuffer(v) ? 'Buffer' : v instanceof ArrayBuffer ? 'ArrayBuffer' : v.constructor.name
-    const bytes = v instanceof ArrayBuffer ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    const bytes =
+      v instanceof ArrayBuffer ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
     return `{"${TAG}":"bytes","type":${JSON.stringify(type)},"base64":"${bytes.toString('base64')}"}`
   }
   throw new PersistError('PERSIST_UNSUPPORTED', `cannot write a value of type ${typeof v} as JSON`)
@@ -105,14 +106,18 @@ function reviveDict(o: Record<string, unknown>, where: string, ctx: ReviveContex
   for (const k of Object.keys(o)) {
     const r = revive(o[k], joinPath(where, k), ctx)
     // JSON.parse makes "__proto__" an own data property; plain assignment would not.
-    if (k === '__proto__') Object.defineProperty(o, k, { value: r, enumerable: true, writable: true, configurable: true })
+    if (k === '__proto__')
+      Object.defineProperty(o, k, { value: r, enumerable: true, writable: true, configurable: true })
     else o[k] = r
   }
   return o
 }
 
 function badTag(where: string, what: string): never {
-  throw new PersistError('PERSIST_INVALID', `input at ${where}: ${what} (see the README of @persist/cli, "Dump format")`)
+  throw new PersistError(
+    'PERSIST_INVALID',
+    `input at ${where}: ${what} (see the README of @persist/cli, "Dump format")`,
+  )
 }
 
 function isDict(v: unknown): v is Record<string, unknown> {
@@ -132,11 +137,13 @@ function reviveTagged(o: Record<string, unknown>, where: string, ctx: ReviveCont
       if (val === '-Infinity') return Number.NEGATIVE_INFINITY
       return badTag(where, '"number" value must be "-0", "NaN", "Infinity" or "-Infinity"')
     case 'bigint':
-      if (typeof val !== 'string' || !/^-?\d+$/.test(val)) badTag(where, '"bigint" value must be a decimal string')
+      if (typeof val !== 'string' || !/^-?\d+$/.test(val))
+        badTag(where, '"bigint" value must be a decimal string')
       return BigInt(val as string)
     case 'date':
       if (val === null) return new Date(Number.NaN)
-      if (typeof val !== 'string' && typeof val !== 'number') badTag(where, '"date" value must be an ISO string or null')
+      if (typeof val !== 'string' && typeof val !== 'number')
+        badTag(where, '"date" value must be an ISO string or null')
       return new Date(val as string)
     case 'bytes': {
       const make = BYTES_CTORS[String(o.type)]

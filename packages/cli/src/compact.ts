@@ -15,7 +15,16 @@
  *  C4 shared records (rc_refs > 1) stay shared and cycles are kept: the copy maps
  *     old record offsets to new ones for exactly those records.
  */
-import { chmodSync, closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
 import { dirname } from 'node:path'
 import type { Objects } from '@persist/objects'
 import { PersistError } from '@persist/pager'
@@ -154,9 +163,12 @@ class Copier {
       return
     }
     const src = this.src
-    const empty = v.kind === 'list' ? [] : v.kind === 'object' ? new ClassValue(src.className(v.off) ?? '', {}) : {}
+    const empty =
+      v.kind === 'list' ? [] : v.kind === 'object' ? new ClassValue(src.className(v.off) ?? '', {}) : {}
     this.set(parent, key, empty)
-    const made = (key === null ? dst.listGet(parent.off, dst.listLength(parent.off) - 1) : dst.dictGet(parent.off, key)) as RecordRef
+    const made = (
+      key === null ? dst.listGet(parent.off, dst.listLength(parent.off) - 1) : dst.dictGet(parent.off, key)
+    ) as RecordRef
     if (refCountOf(src, v.off) > 1) this.map.set(v.off, { off: made.off, kind: made.kind })
     if (v.kind === 'list') {
       const n = src.listLength(v.off)

@@ -122,7 +122,7 @@ export class Dumper {
       return
     }
     // dict or class object
-    let d = depth
+    const d = depth
     let close = ''
     if (v.kind === 'object') {
       const cls = o.className(v.off) ?? ''

@@ -48,7 +48,10 @@ interface Entry {
 }
 
 /** Reads the first non-blank character of `input` and returns it with a stream that replays everything. */
-async function peek(input: Readable, onBytes: (n: number) => void): Promise<{ first: string; stream: Readable }> {
+async function peek(
+  input: Readable,
+  onBytes: (n: number) => void,
+): Promise<{ first: string; stream: Readable }> {
   const it = input[Symbol.asyncIterator]()
   const held: Buffer[] = []
   let first = ''
@@ -176,7 +179,10 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
           throw new PersistError('PERSIST_INVALID', `input line ${line}: expected {"key": …, "value": …}`)
         const { key, value } = rec as Entry
         if (target.kind === 'dict' && typeof key !== 'string')
-          throw new PersistError('PERSIST_INVALID', `input line ${line}: "key" must be a string to load into the dict ${targetPath}`)
+          throw new PersistError(
+            'PERSIST_INVALID',
+            `input line ${line}: "key" must be a string to load into the dict ${targetPath}`,
+          )
         add({ key: target.kind === 'list' ? (key as number) : key, value })
       }
     } else {
@@ -225,6 +231,9 @@ function ensureTarget(o: Objects, segs: PathSegment[], kind: 'dict' | 'list'): R
     v = o.dictGet(parent.off, String(last))
   }
   if (!(v instanceof RecordRef))
-    throw new PersistError('PERSIST_INVALID', `${formatPath(segs)} holds a ${typeof v}, not a dict or list: cannot load into it`)
+    throw new PersistError(
+      'PERSIST_INVALID',
+      `${formatPath(segs)} holds a ${typeof v}, not a dict or list: cannot load into it`,
+    )
   return v
 }

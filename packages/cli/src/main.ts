@@ -45,7 +45,10 @@ function intOption(name: string, min: number, max: number) {
   return (v: string): number => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < min || n > max)
-      throw new PersistError('PERSIST_INVALID', `${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`)
+      throw new PersistError(
+        'PERSIST_INVALID',
+        `${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`,
+      )
     return n
   }
 }
@@ -59,7 +62,8 @@ function openFor(file: string, g: Globals, what: 'read' | 'write'): Objects {
     return openObjects(resolve(file), { lockTimeoutMs: g.lockTimeout, create: false })
   } catch (e) {
     if (isPersistError(e)) (e as PersistError & { phase?: string }).phase = 'open'
-    if (isPersistError(e, 'PERSIST_NOT_FOUND') && what === 'read') e.message = `${file} does not exist (${e.message})`
+    if (isPersistError(e, 'PERSIST_NOT_FOUND') && what === 'read')
+      e.message = `${file} does not exist (${e.message})`
     throw e
   }
 }
@@ -83,7 +87,11 @@ export function buildProgram(io: Io = defaultIo): Command {
     .name('persist')
     .description('Inspect and maintain persist stores (memory-mapped persistent object stores).')
     .version(VERSION, '-V, --version', 'print the version of @persist/cli')
-    .option('--lock-timeout <ms>', 'how long to wait for the store lock held by another process', intOption('--lock-timeout', 0, 3_600_000))
+    .option(
+      '--lock-timeout <ms>',
+      'how long to wait for the store lock held by another process',
+      intOption('--lock-timeout', 0, 3_600_000),
+    )
     .showHelpAfterError('(run persist --help, or persist <command> --help)')
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride()
@@ -136,91 +144,116 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
     .argument('<file>', 'the store file')
     .argument('[path]', 'a sub-path such as people.joe or items[3] (default: the root)')
     .option('--ndjson', 'one line per top-level entry: {"key": …, "value": …}')
-    .addOption(new Option('--indent <n>', 'indent JSON by n spaces (0 = compact)').argParser(intOption('--indent', 0, 10)).default(0))
+    .addOption(
+      new Option('--indent <n>', 'indent JSON by n spaces (0 = compact)')
+        .argParser(intOption('--indent', 0, 10))
+        .default(0),
+    )
     .option('-o, --output <file>', 'write to this file instead of stdout')
-    .action((file: string, path: string | undefined, opts: { ndjson?: boolean; indent: number; output?: string }) => {
-      const segs = parsePath(path ?? '$')
-      withStore(file, g(), (o) => {
-        const fd = opts.output ? openSync(opts.output, 'w', 0o644) : 1
-        const out = new Out(fd)
-        try {
-          o.begin() // one read transaction: a consistent snapshot (writers wait; see README)
-          const v = resolvePath(o, segs)
-          const progress = new Progress('dump', entryCount(o, v), 'entries')
-          const dumper = new Dumper(o, out, {
-            format: opts.ndjson ? 'ndjson' : 'json',
-            indent: opts.indent,
-            onEntry: (n) => progress.tick(n),
-          })
+    .action(
+      (
+        file: string,
+        path: string | undefined,
+        opts: { ndjson?: boolean; indent: number; output?: string },
+      ) => {
+        const segs = parsePath(path ?? '$')
+        withStore(file, g(), (o) => {
+          const fd = opts.output ? openSync(opts.output, 'w', 0o644) : 1
+          const out = new Out(fd)
           try {
-            dumper.dump(v)
+            o.begin() // one read transaction: a consistent snapshot (writers wait; see README)
+            const v = resolvePath(o, segs)
+            const progress = new Progress('dump', entryCount(o, v), 'entries')
+            const dumper = new Dumper(o, out, {
+              format: opts.ndjson ? 'ndjson' : 'json',
+              indent: opts.indent,
+              onEntry: (n) => progress.tick(n),
+            })
+            try {
+              dumper.dump(v)
+            } finally {
+              progress.stop()
+            }
+            o.commit()
+          } catch (e) {
+            if (e instanceof EpipeError) return // the reader went away (dump | head): not an error
+            throw e
           } finally {
-            progress.stop()
+            if (fd !== 1) closeSync(fd)
           }
-          o.commit()
-        } catch (e) {
-          if (e instanceof EpipeError) return // the reader went away (dump | head): not an error
-          throw e
-        } finally {
-          if (fd !== 1) closeSync(fd)
-        }
-      })
-    })
+        })
+      },
+    )
 
   program
     .command('load')
     .description('read JSON (as written by dump) from stdin into the root dict or the dict/list at --path')
     .argument('<file>', 'the store file (created if missing)')
-    .option('--path <path>', 'load into this dict (keys are set) or list (items appended); created if missing')
+    .option(
+      '--path <path>',
+      'load into this dict (keys are set) or list (items appended); created if missing',
+    )
     .option('--ndjson', 'the input is NDJSON lines {"key": …, "value": …} as written by dump --ndjson')
     .addOption(
-      new Option('--batch <n>', 'top-level entries per transaction').argParser(intOption('--batch', 1, 10_000_000)).default(1000),
+      new Option('--batch <n>', 'top-level entries per transaction')
+        .argParser(intOption('--batch', 1, 10_000_000))
+        .default(1000),
     )
     .option('--no-create', 'fail if the store does not exist')
-    .action(async (file: string, opts: { path?: string; ndjson?: boolean; batch: number; create: boolean }) => {
-      const segs = parsePath(opts.path ?? '$')
-      let o: Objects
-      try {
-        o = openObjects(resolve(file), { lockTimeoutMs: g().lockTimeout, create: opts.create })
-      } catch (e) {
-        if (isPersistError(e)) (e as PersistError & { phase?: string }).phase = 'open'
-        throw e
-      }
-      let total = 0
-      try {
-        const st = statSync('/dev/stdin')
-        if (st.isFile()) total = st.size
-      } catch {}
-      const progress = new Progress('load', total, 'bytes')
-      try {
-        const r = await load(o, process.stdin, { segs, ndjson: !!opts.ndjson, batch: opts.batch, progress })
-        progress.stop()
-        io.stderr(`loaded ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} into ${r.target} of ${file} in ${r.transactions} transaction(s)\n`)
-      } finally {
-        progress.stop()
+    .action(
+      async (file: string, opts: { path?: string; ndjson?: boolean; batch: number; create: boolean }) => {
+        const segs = parsePath(opts.path ?? '$')
+        let o: Objects
         try {
-          if (o.inTransaction) o.abort()
+          o = openObjects(resolve(file), { lockTimeoutMs: g().lockTimeout, create: opts.create })
+        } catch (e) {
+          if (isPersistError(e)) (e as PersistError & { phase?: string }).phase = 'open'
+          throw e
+        }
+        let total = 0
+        try {
+          const st = statSync('/dev/stdin')
+          if (st.isFile()) total = st.size
         } catch {}
-        o.close()
-      }
-    })
+        const progress = new Progress('load', total, 'bytes')
+        try {
+          const r = await load(o, process.stdin, { segs, ndjson: !!opts.ndjson, batch: opts.batch, progress })
+          progress.stop()
+          io.stderr(
+            `loaded ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} into ${r.target} of ${file} in ${r.transactions} transaction(s)\n`,
+          )
+        } finally {
+          progress.stop()
+          try {
+            if (o.inTransaction) o.abort()
+          } catch {}
+          o.close()
+        }
+      },
+    )
 
   program
     .command('compact')
-    .description('rewrite the store with only its live data and replace the file atomically (refuses while the store is open elsewhere)')
+    .description(
+      'rewrite the store with only its live data and replace the file atomically (refuses while the store is open elsewhere)',
+    )
     .argument('<file>', 'the store file')
     .action((file: string) => {
       const abs = resolve(file)
       try {
         statSync(abs)
       } catch {
-        throw Object.assign(new PersistError('PERSIST_NOT_FOUND', `${file} does not exist`), { phase: 'open' })
+        throw Object.assign(new PersistError('PERSIST_NOT_FOUND', `${file} does not exist`), {
+          phase: 'open',
+        })
       }
       const progress = new Progress('compact', 0, 'entries')
       try {
         const r = compact(abs, progress, g().lockTimeout)
         progress.stop()
-        io.stdout(`compacted ${file}: ${fmtBytes(r.before)} → ${fmtBytes(r.after)} (${r.entries} root entries)\n`)
+        io.stdout(
+          `compacted ${file}: ${fmtBytes(r.before)} → ${fmtBytes(r.after)} (${r.entries} root entries)\n`,
+        )
       } finally {
         progress.stop()
       }
@@ -240,7 +273,11 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
     .description('print a line for every committed change of the value at PATH, until Ctrl-C')
     .argument('<file>', 'the store file')
     .argument('[path]', 'the sub-tree to watch (default: the root)')
-    .addOption(new Option('--interval <ms>', 'poll interval').argParser(intOption('--interval', 1, 60_000)).default(50))
+    .addOption(
+      new Option('--interval <ms>', 'poll interval')
+        .argParser(intOption('--interval', 1, 60_000))
+        .default(50),
+    )
     .action(async (file: string, path: string | undefined, opts: { interval: number }) => {
       const segs = parsePath(path ?? '$')
       const o = openFor(file, g(), 'read')
@@ -303,7 +340,8 @@ function report(e: unknown, io: Io): number {
   if (isPersistError(e)) {
     io.stderr(`persist: ${e.message} (${e.code})\n`)
     const phase = (e as PersistError & { phase?: string }).phase
-    if (e.code === 'PERSIST_INVALID' && phase === undefined && /bad PATH|must be an integer/.test(e.message)) return EXIT.USAGE
+    if (e.code === 'PERSIST_INVALID' && phase === undefined && /bad PATH|must be an integer/.test(e.message))
+      return EXIT.USAGE
     if (phase === 'open' && OPEN_CODES.has(e.code)) return EXIT.USAGE
     return EXIT.FAILED
   }

@@ -37,7 +37,8 @@ function find(o: unknown, re: RegExp): number | undefined {
 }
 
 function inUse(r: Record<string, unknown>): boolean {
-  for (const key of ['live', 'slabs', 'blocks', 'count']) if (typeof r[key] === 'number' && (r[key] as number) > 0) return true
+  for (const key of ['live', 'slabs', 'blocks', 'count'])
+    if (typeof r[key] === 'number' && (r[key] as number) > 0) return true
   return !('live' in r || 'slabs' in r || 'blocks' in r || 'count' in r)
 }
 
@@ -48,9 +49,24 @@ export function formatStats(st: Record<string, unknown>): string {
     for (const [k, v] of Object.entries(o)) {
       if (Array.isArray(v)) {
         // e.g. the heap's size classes: show only the rows in use, one line each
-        const rows = v.filter((r) => r === null || typeof r !== 'object' || Object.values(r).every((x) => typeof x !== 'number') || inUse(r))
+        const rows = v.filter(
+          (r) =>
+            r === null ||
+            typeof r !== 'object' ||
+            Object.values(r).every((x) => typeof x !== 'number') ||
+            inUse(r),
+        )
         lines.push(`${pad}${k}: ${v.length} (${rows.length} in use)`)
-        for (const r of rows) lines.push(`${pad}  ${r !== null && typeof r === 'object' ? Object.entries(r).map(([a, b]) => `${a}=${fmtValue(a, b)}`).join(' ') : fmtValue(k, r)}`)
+        for (const r of rows)
+          lines.push(
+            `${pad}  ${
+              r !== null && typeof r === 'object'
+                ? Object.entries(r)
+                    .map(([a, b]) => `${a}=${fmtValue(a, b)}`)
+                    .join(' ')
+                : fmtValue(k, r)
+            }`,
+          )
       } else if (v !== null && typeof v === 'object') {
         lines.push(`${pad}${k}:`)
         walk(v as Record<string, unknown>, depth + 1)
@@ -59,6 +75,7 @@ export function formatStats(st: Record<string, unknown>): string {
   }
   walk(st, 0)
   const free = find(st, /^(free_?pages|freePages)$/i)
-  if (free !== undefined) lines.push(`free space: ${fmtBytes(free * PAGE)} in ${free.toLocaleString('en-US')} free page(s)`)
+  if (free !== undefined)
+    lines.push(`free space: ${fmtBytes(free * PAGE)} in ${free.toLocaleString('en-US')} free page(s)`)
   return `${lines.join('\n')}\n`
 }

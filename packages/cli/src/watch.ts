@@ -21,7 +21,10 @@ import { formatPath, joinPath, type PathSegment } from './path.js'
 
 const SHOW_MAX = 300 // characters of a value printed on a change line
 
-type Shape = { kind: 'missing' } | { kind: 'scalar' | 'record'; hash: string; json: string } | { kind: 'container'; children: Map<string, string>; ckind: 'dict' | 'list' }
+type Shape =
+  | { kind: 'missing' }
+  | { kind: 'scalar' | 'record'; hash: string; json: string }
+  | { kind: 'container'; children: Map<string, string>; ckind: 'dict' | 'list' }
 
 function jsonOf(o: Objects, v: unknown, limit: number): { hash: string; json: string } {
   const h = createHash('sha1')
@@ -68,7 +71,8 @@ export class Watcher {
         const n = this.o.listLength(v.off)
         for (let i = 0; i < n; i++) children.set(String(i), jsonOf(this.o, this.o.listGet(v.off, i), 0).hash)
       } else {
-        for (const k of dictKeysOf(this.o, v.off)) children.set(k, jsonOf(this.o, this.o.dictGet(v.off, k), 0).hash)
+        for (const k of dictKeysOf(this.o, v.off))
+          children.set(k, jsonOf(this.o, this.o.dictGet(v.off, k), 0).hash)
       }
       return { kind: 'container', ckind: v.kind, children } as Shape
     })

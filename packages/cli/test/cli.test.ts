@@ -1,5 +1,13 @@
 // 1.x: the `persist` executable on real store files, through child processes.
-import { copyFileSync, existsSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs'
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cli, fixture, tmpDir } from './helpers.js'
@@ -114,7 +122,11 @@ describe('1.3 dump', () => {
   })
 
   it('dumps a sub-path: people.joe, items[3], a quoted key', () => {
-    expect(JSON.parse(cli(['dump', store, 'people.joe']).stdout)).toEqual({ name: 'Joe', age: 27, tags: ['admin', 'ops'] })
+    expect(JSON.parse(cli(['dump', store, 'people.joe']).stdout)).toEqual({
+      name: 'Joe',
+      age: 27,
+      tags: ['admin', 'ops'],
+    })
     expect(JSON.parse(cli(['dump', store, 'items[3]']).stdout)).toEqual({ four: 4 })
     expect(JSON.parse(cli(['dump', store, 'people.joe.tags[1]']).stdout)).toBe('ops')
     expect(JSON.parse(cli(['dump', store, '["weird key.with \\"dots\\""]']).stdout)).toEqual({ ok: 1 })
@@ -128,18 +140,26 @@ describe('1.3 dump', () => {
   it('--ndjson writes one {"key","value"} line per top-level entry', () => {
     const r = cli(['dump', '--ndjson', store])
     expect(r.code).toBe(0)
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.length).toBe(facts.size)
     expect(lines[0]).toEqual({ key: 'visits', value: 42 })
     expect(lines.find((l) => l.key === 'items').value).toEqual([1, 'two', [3], { four: 4 }])
-    const items = cli(['dump', '--ndjson', store, 'items']).stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const items = cli(['dump', '--ndjson', store, 'items'])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(items.map((l) => l.key)).toEqual([0, 1, 2, 3])
   })
 
   it('a missing path: exit 3 with a message naming the missing step', () => {
     const r = cli(['dump', store, 'people.bob.age'])
     expect(r.code).toBe(3)
-    expect(r.stderr).toBe('persist: people has no key "bob" (see `persist dump FILE people`) (PERSIST_NOT_FOUND)\n')
+    expect(r.stderr).toBe(
+      'persist: people has no key "bob" (see `persist dump FILE people`) (PERSIST_NOT_FOUND)\n',
+    )
     const idx = cli(['dump', store, 'items[9]'])
     expect(idx.stderr).toMatch(/items has 4 item\(s\): index 9 is past the end/)
   })
@@ -147,7 +167,9 @@ describe('1.3 dump', () => {
   it('a malformed path is a usage error (exit 2)', () => {
     const r = cli(['dump', store, 'people..joe'])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/^persist: bad PATH "people..joe" at character 8: empty key .*\(PERSIST_INVALID\)\n$/)
+    expect(r.stderr).toMatch(
+      /^persist: bad PATH "people..joe" at character 8: empty key .*\(PERSIST_INVALID\)\n$/,
+    )
   })
 
   it('-o writes to a file', () => {
@@ -197,7 +219,9 @@ describe('1.4 dump → load round trip', () => {
     const copy = join(dir, 'copy5.persist')
     const r = cli(['load', '--batch', '1', copy], { input: '{"a": 1, "b": 2, "c": oops}' })
     expect(r.code).toBe(3)
-    expect(r.stderr).toMatch(/^persist: the input is not valid JSON: .* 2 entries were loaded and committed before this \(PERSIST_INVALID\)\n$/)
+    expect(r.stderr).toMatch(
+      /^persist: the input is not valid JSON: .* 2 entries were loaded and committed before this \(PERSIST_INVALID\)\n$/,
+    )
     expect(JSON.parse(cli(['dump', copy]).stdout)).toEqual({ a: 1, b: 2 })
   })
 

@@ -39,7 +39,9 @@ describe('3 compact', () => {
   it('3.3 refuses while another process has the store open, and leaves it untouched', async () => {
     const store = join(dir, 'busy.persist')
     fixture('make-store.mjs', [store, 'sample'])
-    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     try {
       let ready = ''
       holder.stdout.on('data', (d) => {
@@ -49,7 +51,9 @@ describe('3 compact', () => {
       const size = statSync(store).size
       const r = cli(['compact', store])
       expect(r.code).toBe(3)
-      expect(r.stderr).toMatch(/^persist: .* is open in another process .*close it there first.* \(PERSIST_LOCKED\)\n$/)
+      expect(r.stderr).toMatch(
+        /^persist: .* is open in another process .*close it there first.* \(PERSIST_LOCKED\)\n$/,
+      )
       expect(statSync(store).size).toBe(size)
       expect(existsSync(`${store}.compact-tmp`)).toBe(false)
     } finally {

@@ -32,10 +32,14 @@ function anonKb(pid: number): number {
 }
 
 async function dumpMeasured(args: string[]) {
-  const child = spawn(process.execPath, ['--max-old-space-size=16', '--max-semi-space-size=2', CLI, 'dump', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PERSIST_NO_PROGRESS: '1' },
-  })
+  const child = spawn(
+    process.execPath,
+    ['--max-old-space-size=16', '--max-semi-space-size=2', CLI, 'dump', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PERSIST_NO_PROGRESS: '1' },
+    },
+  )
   let bytes = 0
   let newlines = 0
   let head = ''
@@ -64,9 +68,11 @@ it('2.1 dump of a 10^6-entry dict streams: peak anonymous RSS far below the JSON
   expect(r.stderr).toBe('')
   expect(r.code).toBe(0)
   expect(r.head.startsWith('{"items":{"k0000000":"k0000000:vvvv')).toBe(true)
-  expect(r.tail.endsWith('"k0999999:' + 'v'.repeat(80) + '"}}\n')).toBe(true)
+  expect(r.tail.endsWith(`"k0999999:${'v'.repeat(80)}"}}\n`)).toBe(true)
   expect(r.bytes).toBeGreaterThan(100_000_000)
-  console.log(`dump: ${(r.bytes / 1e6).toFixed(1)} MB of JSON; child peak RssAnon ${(r.peakAnonBytes / 1e6).toFixed(1)} MB`)
+  console.log(
+    `dump: ${(r.bytes / 1e6).toFixed(1)} MB of JSON; child peak RssAnon ${(r.peakAnonBytes / 1e6).toFixed(1)} MB`,
+  )
   expect(r.peakAnonBytes).toBeGreaterThan(0)
   expect(r.peakAnonBytes).toBeLessThan(r.bytes / 3)
 }, 120_000)
@@ -76,6 +82,8 @@ it('2.2 dump --ndjson of the 10^6 entries: one line each, same bound', async () 
   expect(r.code).toBe(0)
   expect(r.newlines).toBe(N)
   expect(r.head.startsWith('{"key":"k0000000","value":"k0000000:')).toBe(true)
-  console.log(`ndjson: ${(r.bytes / 1e6).toFixed(1)} MB; child peak RssAnon ${(r.peakAnonBytes / 1e6).toFixed(1)} MB`)
+  console.log(
+    `ndjson: ${(r.bytes / 1e6).toFixed(1)} MB; child peak RssAnon ${(r.peakAnonBytes / 1e6).toFixed(1)} MB`,
+  )
   expect(r.peakAnonBytes).toBeLessThan(r.bytes / 3)
 }, 120_000)

@@ -16,7 +16,10 @@ export interface Result {
 }
 
 /** Runs `persist ARGS` in a child process (the real executable) and waits for it. */
-export function cli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string> } = {}): Result {
+export function cli(
+  args: string[],
+  opts: { input?: string | Buffer; env?: Record<string, string> } = {},
+): Result {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     input: opts.input,
     encoding: 'utf8',
@@ -28,7 +31,10 @@ export function cli(args: string[], opts: { input?: string | Buffer; env?: Recor
 
 /** Runs a fixture script; returns its last stdout line parsed as JSON. */
 export function fixture(name: string, args: string[]): Record<string, number> {
-  const r = spawnSync(process.execPath, [join(FIXTURES, name), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 })
+  const r = spawnSync(process.execPath, [join(FIXTURES, name), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  })
   if (r.status !== 0) throw new Error(`fixture ${name} ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
   const lines = r.stdout.trim().split('\n')
   return JSON.parse(lines[lines.length - 1])
@@ -41,7 +47,10 @@ export function tmpDir(tag: string): { dir: string; cleanup: () => void } {
 
 /** Spawns `persist ARGS` without waiting; lines of stdout are collected as they come. */
 export function cliSpawn(args: string[]): { child: ChildProcess; lines: string[]; stderr: () => string } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PERSIST_NO_PROGRESS: '1' } })
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PERSIST_NO_PROGRESS: '1' },
+  })
   const lines: string[] = []
   let buf = ''
   let err = ''

@@ -1,7 +1,7 @@
 // 5.x interop: the C example of FORMAT.md compiles against persist_format.h and reads
 // a live store; FORMAT.md's dict hash test vectors match the implementation.
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { hashKey } from '@persist/objects'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -42,7 +42,25 @@ function readStore(file: string): Record<string, number> {
   return out
 }
 
-function pagerFacts(file: string): { pageCount: number; txid: number; objectsMeta: number } {
+/** hd_jr_entries (header offset 64) read from the file itself, bypassing every library. */
+function rawJournalEntries(file: string): number {
+  const fd = openSync(file, 'r')
+  try {
+    const b = Buffer.alloc(8)
+    readSync(fd, b, 0, 8, 64)
+    return Number(b.readBigUInt64LE(0))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function pagerFacts(file: string): {
+  pageCount: number
+  txid: number
+  objectsMeta: number
+  visits: unknown
+  problems: string[]
+} {
   const r = spawnSync(process.execPath, [join(FIXTURES, 'header.mjs'), file], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(r.stderr)
   return JSON.parse(r.stdout)
@@ -64,7 +82,9 @@ describe('5.1 docs/examples/read_store.c', () => {
   it('follows commits of a process that keeps the store open (shared open lock, robust mutex)', async () => {
     const store = join(dir, 'b.persist')
     fixture('make-store.mjs', [store, 'sample'])
-    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     try {
       let out = ''
       holder.stdout.on('data', (d) => {
@@ -87,13 +107,17 @@ describe('5.1 docs/examples/read_store.c', () => {
     const facts = fixture('make-store.mjs', [store, 'sample'])
     // A second opener stays, so read_store is not the first opener: it must take the
     // path through pthread_mutex_timedlock → EOWNERDEAD → rollback → consistent.
-    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let held = ''
     holder.stdout.on('data', (d) => {
       held += d
     })
     await waitFor(() => held.includes('open'), 10_000, 'holder')
-    const victim = spawn(process.execPath, [join(FIXTURES, 'die-in-txn.mjs'), store], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const victim = spawn(process.execPath, [join(FIXTURES, 'die-in-txn.mjs'), store], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     victim.stdout.on('data', (d) => {
       out += d
@@ -102,11 +126,14 @@ describe('5.1 docs/examples/read_store.c', () => {
     victim.kill('SIGKILL')
     await new Promise((r) => victim.on('close', r))
     try {
+      expect(rawJournalEntries(store)).toBeGreaterThan(0) // the dead writer's undo log is pending
       const c = readStore(store) // EOWNERDEAD → rollback → consistent
       expect(c.txid).toBe(facts.txid)
+      expect(rawJournalEntries(store)).toBe(0) // read_store itself rolled it back
       const js = pagerFacts(store)
       expect(js.txid).toBe(facts.txid)
-      expect(js.journalEntries).toBe(0)
+      expect(js.visits).toBe(42) // the killed transaction's write is gone
+      expect(js.problems).toEqual([])
     } finally {
       holder.kill('SIGKILL')
       await new Promise((r) => holder.on('close', r))
@@ -118,12 +145,15 @@ describe('5.2 FORMAT.md', () => {
   const format = readFileSync(join(REPO, 'FORMAT.md'), 'utf8')
 
   it('the dict key hash test vectors match hashKey()', () => {
-    // Rows of the "Key hash" test-vector table: | `"key"` (JSON string) | `0x…` |
-    const rows = [...format.matchAll(/^\|\s*`("(?:[^"\\]|\\.)*")`\s*\|\s*`?(0x[0-9a-fA-F]{8})`?\s*\|/gm)]
+    // Rows of the "Key hash" test-vector table: | `key` (a JSON string literal's body) | 0x… |
+    const section = format.slice(format.indexOf('### Key hash'))
+    const rows = [...section.matchAll(/^\|\s*`([^`]*)`\s*\|\s*`?(0x[0-9a-fA-F]{8})`?\s*\|/gm)]
     expect(rows.length).toBeGreaterThanOrEqual(5)
-    for (const [, key, hash] of rows) {
-      expect(`0x${hashKey(JSON.parse(key)).toString(16).padStart(8, '0')}`, key).toBe(hash.toLowerCase())
+    for (const [, body, hash] of rows) {
+      const key = JSON.parse(`"${body}"`) as string
+      expect(`0x${hashKey(key).toString(16).padStart(8, '0')}`, JSON.stringify(key)).toBe(hash.toLowerCase())
     }
+    expect(rows.some(([, b]) => b === '')).toBe(true) // the empty key is a vector too
   })
 
   it('the header offsets in FORMAT.md match persist_format.h', () => {
