@@ -12,7 +12,10 @@ constexpr int kAbiVersion = 2;
 
 class PagerHandle : public Napi::ObjectWrap<PagerHandle>, public persist_napi::PagerHolder {
  public:
-  explicit PagerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PagerHandle>(info) { OpenFromArgs(info); }
+  explicit PagerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PagerHandle>(info) {
+    OpenFromArgs(info);
+    InstallFastMethods(info.Env(), info.This().As<Napi::Object>());
+  }
   static Napi::Function Define(Napi::Env env) { return DefineClass(env, "PagerHandle", persist_napi::PagerMethods<PagerHandle>()); }
 };
 
