@@ -9,6 +9,7 @@
 //   class MyHandle : public Napi::ObjectWrap<MyHandle>, public persist_napi::PagerHolder {
 //     MyHandle(const Napi::CallbackInfo& info) : ObjectWrap(info) {
 //       OpenFromArgs(info);            // info[0] = path, info[1] = options object
+//       InstallFastMethods(info.Env(), info.This().As<Napi::Object>());  // hot path without napi_unwrap
 //     }
 //     static Napi::Function Define(Napi::Env env) {
 //       auto props = persist_napi::PagerMethods<MyHandle>();
