@@ -167,6 +167,11 @@ function checkIndex(i: number, what: string): void {
   }
 }
 
+function needsCheck(x: unknown): boolean {
+  const t = typeof x
+  return t === 'object' ? x !== null : t === 'function' || t === 'symbol'
+}
+
 function isPlainProto(v: object): boolean {
   const p = Object.getPrototypeOf(v)
   return p === Object.prototype || p === null
@@ -687,39 +692,38 @@ export class Objects {
 
   /**
    * Checks that v (and everything inside it that would be copied) can be stored,
-   * before anything is written, so a TypeError leaves the store untouched.
+   * before anything is written, so a TypeError leaves the store untouched. Iterative
+   * (an explicit stack), so deeply nested values cannot overflow the JS stack; a path
+   * string is built only for children that are objects.
    */
-  private validate(v: unknown, path: string, seen: Set<object> | null): void {
-    switch (typeof v) {
-      case 'function':
-        throw new TypeError(`${path}: functions cannot be stored`)
-      case 'symbol':
-        throw new TypeError(`${path}: symbols cannot be stored`)
-      case 'object': {
-        if (v === null || this.hooks.unwrap(v) !== undefined) return
-        if (v instanceof Date || bytesSubtype(v) >= 0) return
-        if (seen === null) seen = new Set()
-        if (seen.has(v)) return
-        seen.add(v)
-        if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) this.validate(v[i], `${path}[${i}]`, seen)
-          return
-        }
-        if (isPlainProto(v)) {
-          for (const k of Object.keys(v))
-            this.validate((v as Record<string, unknown>)[k], joinPath(path, k), seen)
-          return
-        }
+  private validate(v0: unknown, path0: string): void {
+    const seen = new Set<object>()
+    const stack: unknown[] = [v0, path0]
+    while (stack.length > 0) {
+      const path = stack.pop() as string
+      const v = stack.pop()
+      if (typeof v === 'function') throw new TypeError(`${path}: functions cannot be stored`)
+      if (typeof v === 'symbol') throw new TypeError(`${path}: symbols cannot be stored`)
+      if (v === null || typeof v !== 'object') continue
+      if (this.hooks.unwrap(v) !== undefined || v instanceof Date || bytesSubtype(v) >= 0) continue
+      if (seen.has(v)) continue
+      seen.add(v)
+      if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) if (needsCheck(v[i])) stack.push(v[i], `${path}[${i}]`)
+        continue
+      }
+      let fields: [string, unknown][]
+      if (isPlainProto(v)) {
+        fields = Object.keys(v).map((k) => [k, (v as Record<string, unknown>)[k]])
+      } else {
         const name = this.hooks.classOf(v)
         if (typeof name !== 'string') throw new TypeError(`${path}: ${unsupported(v)}`)
-        for (const [k, fv] of this.fieldsOf(v)) {
-          if (typeof k !== 'string') throw new TypeError(`${path}: field names must be strings`)
-          this.validate(fv, joinPath(path, k), seen)
-        }
-        return
+        fields = [...this.fieldsOf(v)]
+        for (const f of fields)
+          if (typeof f[0] !== 'string') throw new TypeError(`${path}: field names must be strings`)
       }
-      default:
-        return
+      for (let i = fields.length - 1; i >= 0; i--)
+        if (needsCheck(fields[i][1])) stack.push(fields[i][1], joinPath(path, fields[i][0]))
     }
   }
 
@@ -732,14 +736,19 @@ export class Objects {
   private prepare(v: unknown, base: string | undefined, key: string | number): void {
     const t = typeof v
     if (t === 'object' ? v !== null : t === 'function' || t === 'symbol')
-      this.validate(v, joinPath(base, key), null)
+      this.validate(v, joinPath(base, key))
   }
 
   /**
    * Stores v (already validated) into slot s, releasing what the slot held.
    * seen: objects already copied in this deep copy (sharing and cycles).
    */
-  private writeValue(s: number, v: unknown, seen: Map<object, number> | null): void {
+  private writeValue(
+    s: number,
+    v: unknown,
+    seen: Map<object, number> | null,
+    jobs: (object | number)[] | null = null,
+  ): void {
     const m = this.mem
     switch (typeof v) {
       case 'number': {
@@ -810,8 +819,7 @@ export class Objects {
           return
         }
         if (seen === null) seen = new Map()
-        const r = this.copyIn(v, seen)
-        this.storeRef(s, r)
+        this.storeRef(s, jobs === null ? this.copyIn(v, seen) : this.startCopy(v, seen, jobs))
         return
       }
       default:
@@ -908,47 +916,59 @@ export class Objects {
     m.setU64(s + 8, b)
   }
 
-  /** Deep copy of a plain value into new records (refs 0, pending); returns the record. */
+  /**
+   * Deep copy of a plain value into new records (refs 0, pending); returns the
+   * record. Iterative: a record is created when first met (so sharing and cycles
+   * resolve through `seen`) and filled later from the `jobs` stack.
+   */
   private copyIn(v: object, seen: Map<object, number>): number {
+    const jobs: (object | number)[] = []
+    const r = this.startCopy(v, seen, jobs)
+    while (jobs.length > 0) {
+      const rec = jobs.pop() as number
+      const src = jobs.pop() as object
+      this.fillCopy(src, rec, seen, jobs)
+    }
+    return r
+  }
+
+  private startCopy(v: object, seen: Map<object, number>, jobs: (object | number)[]): number {
     const got = seen.get(v)
     if (got !== undefined) return got
     const ref = this.hooks.unwrap(v)
     if (ref !== undefined) return ref
+    let r: number
     if (Array.isArray(v)) {
-      const n = v.length
-      const l = this.newList(n)
-      seen.set(v, l)
-      for (let i = 0; i < n; i++) {
-        const items = this.mem.u64(l + LS_ITEMS)
-        this.writeValue(items + i * SLOT, v[i], seen)
-      }
-      this.ww(l + LS_LEN, 4)
-      this.mem.setU32(l + LS_LEN, n)
-      return l
-    }
-    let fields: Iterable<[string, unknown]>
-    let name: string | undefined
-    let count: number
-    if (isPlainProto(v)) {
-      const keys = Object.keys(v)
-      count = keys.length
-      fields = keys.map((k) => [k, (v as Record<string, unknown>)[k]] as [string, unknown])
+      r = this.newList(v.length)
+      this.ww(r + LS_LEN, 4)
+      this.mem.setU32(r + LS_LEN, v.length) // O6: the slots are zero (undefined) until filled
+    } else if (isPlainProto(v)) {
+      r = this.newDict(Object.keys(v).length, undefined)
     } else {
-      name = this.hooks.classOf(v)
+      const name = this.hooks.classOf(v)
       if (typeof name !== 'string') throw new TypeError(`value: ${unsupported(v)}`)
-      const arr = [...this.fieldsOf(v)]
-      count = arr.length
-      fields = arr
+      r = this.newDict(0, name)
     }
-    const d = this.newDict(count, name)
-    seen.set(v, d)
+    seen.set(v, r)
+    jobs.push(v, r)
+    return r
+  }
+
+  private fillCopy(v: object, r: number, seen: Map<object, number>, jobs: (object | number)[]): void {
+    if (Array.isArray(v)) {
+      const items = this.mem.u64(r + LS_ITEMS)
+      for (let i = 0; i < v.length; i++) this.writeValue(items + i * SLOT, v[i], seen, jobs)
+      return
+    }
+    const fields: Iterable<[string, unknown]> = isPlainProto(v)
+      ? Object.keys(v).map((k) => [k, (v as Record<string, unknown>)[k]] as [string, unknown])
+      : this.fieldsOf(v)
     for (const [k, fv] of fields) {
       const h = hash32(k)
-      let e = this.findEntry(d, k, h)
-      if (e === 0) e = this.dictInsert(d, k, h)
-      this.writeValue(e + SLOT, fv, seen)
+      let e = this.findEntry(r, k, h)
+      if (e === 0) e = this.dictInsert(r, k, h)
+      this.writeValue(e + SLOT, fv, seen, jobs)
     }
-    return d
   }
 
   // ---- dicts ---------------------------------------------------------------------
@@ -1516,38 +1536,47 @@ export class Objects {
     return this.snap(off, new Map())
   }
 
-  private snap(off: number, memo: Map<number, unknown>): unknown {
-    const had = memo.get(off)
-    if (had !== undefined) return had
+  /** Iterative deep snapshot: containers are created when first met, filled from a stack. */
+  private snap(off0: number, memo: Map<number, unknown>): unknown {
     const m = this.mem
-    const t = m.u8(off)
-    if (t === R_LIST) {
-      const len = m.u32(off + LS_LEN)
-      const arr = new Array(len)
-      memo.set(off, arr)
-      const base = m.u64(off + LS_ITEMS)
-      for (let i = 0; i < len; i++) arr[i] = this.snapSlot(base + i * SLOT, memo)
-      return arr
+    const jobs: number[] = []
+    const make = (off: number): unknown => {
+      const had = memo.get(off)
+      if (had !== undefined) return had
+      const t = m.u8(off)
+      let c: unknown
+      if (t === R_LIST) c = new Array(m.u32(off + LS_LEN))
+      else if (t === R_DICT || t === R_OBJECT) c = {}
+      else throw corrupt(`invalid record type ${t} at ${hex(off)}`)
+      memo.set(off, c)
+      jobs.push(off)
+      return c
     }
-    if (t !== R_DICT && t !== R_OBJECT) throw corrupt(`invalid record type ${t} at ${hex(off)}`)
-    const obj: Record<string, unknown> = {}
-    memo.set(off, obj)
-    const used = m.u32(off + DC_USED)
-    const ents = m.u64(off + DC_ENTRIES)
-    for (let i = 0; i < used; i++) {
-      const e = ents + i * ENTRY
-      if (m.u8(e) === T_DELETED) continue
-      const k = this.readSlot(e) as string
-      const v = this.snapSlot(e + SLOT, memo)
-      if (k === '__proto__')
-        Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true })
-      else obj[k] = v
+    const value = (s: number): unknown => (m.u8(s) === T_REF ? make(m.u64(s + 8)) : this.readSlot(s))
+    const root = make(off0)
+    while (jobs.length > 0) {
+      const off = jobs.pop()!
+      const c = memo.get(off)
+      if (m.u8(off) === R_LIST) {
+        const arr = c as unknown[]
+        const base = m.u64(off + LS_ITEMS)
+        for (let i = 0; i < arr.length; i++) arr[i] = value(base + i * SLOT)
+        continue
+      }
+      const obj = c as Record<string, unknown>
+      const used = m.u32(off + DC_USED)
+      const ents = m.u64(off + DC_ENTRIES)
+      for (let i = 0; i < used; i++) {
+        const e = ents + i * ENTRY
+        if (m.u8(e) === T_DELETED) continue
+        const k = this.readSlot(e) as string
+        const v = value(e + SLOT)
+        if (k === '__proto__')
+          Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true })
+        else obj[k] = v
+      }
     }
-    return obj
-  }
-
-  private snapSlot(s: number, memo: Map<number, unknown>): unknown {
-    return this.mem.u8(s) === T_REF ? this.snap(this.mem.u64(s + 8), memo) : this.readSlot(s)
+    return root
   }
 
   // ---- maintenance ---------------------------------------------------------------

@@ -1,6 +1,7 @@
-import { type Objects, PersistError, RecordRef } from '@persist/objects'
+import { openHeap } from '@persist/heap'
+import { format, type Objects, PersistError, RecordRef } from '@persist/objects'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freshPath, off, open, tempDir, tx } from './helpers.js'
+import { freshPath, off, open, tempDir, tx, valueSlotOf } from './helpers.js'
 
 const dir = tempDir()
 let o: Objects
@@ -194,5 +195,64 @@ describe('3. cycle collection', () => {
     expect(s.objects.dict).toBeGreaterThan(0)
     expect(s.objects.list).toBeGreaterThan(0)
     expect(typeof s.liveBytes).toBe('number')
+  })
+})
+
+describe('4. damaged stores', () => {
+  it('4.1 check() reports a wrong count, a bad tag and a dangling offset without throwing', () => {
+    const p = freshPath(dir)
+    const q = open(p)
+    tx(q, () => q.dictSet(q.rootOff, 'a', { b: [1, 2], s: 'a string long enough for its own block' }))
+    const a = tx(q, () => off(q.dictGet(q.rootOff, 'a')))
+    const m = q.pager.mem
+    // 1. wrong reference count
+    tx(q, () => {
+      q.pager.willWrite(a + format.RC_REFS, 4)
+      m.setU32(a + format.RC_REFS, 7)
+    })
+    expect(q.check().some((s) => /reference count 7, found 1/.test(s))).toBe(true)
+    tx(q, () => {
+      q.pager.willWrite(a + format.RC_REFS, 4)
+      m.setU32(a + format.RC_REFS, 1)
+    })
+    // 2. a bad tag in the list, 3. a dangling string block offset
+    const l = tx(q, () => off(q.dictGet(a, 'b')))
+    const items = tx(q, () => m.u64(l + format.LS_ITEMS))
+    const sslot = tx(q, () => valueSlotOf(q, a, 's'))
+    tx(q, () => {
+      q.pager.willWrite(items, 16)
+      m.setU8(items, 99)
+      q.pager.willWrite(sslot, 16)
+      m.setU64(sslot + 8, 0x7ffff0)
+    })
+    const problems = q.check()
+    expect(problems.some((s) => /invalid value tag 99/.test(s))).toBe(true)
+    expect(problems.some((s) => /dangling offset 0x7ffff0/.test(s))).toBe(true)
+    // reading the bad slot is a PERSIST_CORRUPT error, not garbage
+    expect(() => tx(q, () => q.listGet(l, 0))).toThrow(/invalid value tag 99/)
+    q.close()
+  })
+
+  it('4.2 heap root 0 pointing at something else is PERSIST_CORRUPT; a newer layout is PERSIST_VERSION', () => {
+    const p = freshPath(dir)
+    const q = open(p)
+    const meta = q.metaOff
+    const blk = tx(q, () => {
+      const b = q.heap.alloc(64, { zero: true })
+      q.pager.willWrite(b, 64)
+      q.heap.setRoot(0, b)
+      return b
+    })
+    q.close()
+    expect(() => open(p)).toThrow(expect.objectContaining({ code: 'PERSIST_CORRUPT' }))
+    const h = openHeap(p)
+    h.pager.begin()
+    h.setRoot(0, meta)
+    h.pager.willWrite(meta + format.OM_VERSION, 4)
+    h.pager.mem.setU32(meta + format.OM_VERSION, format.OBJECTS_VERSION + 1)
+    h.free(blk)
+    h.pager.commit()
+    h.close()
+    expect(() => open(p)).toThrow(expect.objectContaining({ code: 'PERSIST_VERSION' }))
   })
 })

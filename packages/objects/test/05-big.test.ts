@@ -61,4 +61,24 @@ describe('big values', () => {
     tx(o, () => o.dictDelete(o.rootOff, 'list'))
     expect(o.check()).toEqual([])
   })
+
+  it('3. values nested 100,000 deep are copied in, snapshotted, freed and validated without recursion', () => {
+    let v: unknown = { end: true }
+    for (let i = 0; i < 100_000; i++) v = i % 2 ? { next: v } : [v]
+    tx(o, () => o.dictSet(o.rootOff, 'deep', v))
+    let snap = tx(o, () => o.toJSRecord(off(o.dictGet(o.rootOff, 'deep'))))
+    let depth = 0
+    while (snap !== null && typeof snap === 'object' && !('end' in snap)) {
+      snap = Array.isArray(snap) ? snap[0] : (snap as { next: unknown }).next
+      depth++
+    }
+    expect(depth).toBe(100_000)
+    let bad: unknown = [() => 1]
+    for (let i = 0; i < 100_000; i++) bad = { next: bad }
+    expect(() => tx(o, () => o.dictSet(o.rootOff, 'bad', bad, 'root'))).toThrow(
+      /^root\.bad(\.next)+\[0\]: functions cannot be stored$/,
+    )
+    tx(o, () => o.dictDelete(o.rootOff, 'deep'))
+    expect(o.check()).toEqual([])
+  })
 })
