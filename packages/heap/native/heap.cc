@@ -21,8 +21,10 @@
 //     sl_live < sl_capacity. A full slab is on no list.
 //  I6 A slab with sl_live = 0 exists only as the sole member of its class's partial
 //     list; any other slab that becomes empty is given back to the pager at once.
-//  I7 hp_bytes_live = sum of usable sizes of live blocks; hp_blocks_live = number of
-//     live blocks; hp_slab_pages / hp_large_pages = pages of live slabs / large runs.
+//  I7 hp_bytes_live / hp_blocks_live = usable bytes / number of live LARGE blocks
+//     (small-block totals are the slabs' sl_live counts, so a small alloc or free
+//     writes one journal line, the slab header's); hp_slab_pages / hp_large_pages =
+//     pages of live slabs / large runs.
 //  I8 lg_pages = the run's length and lg_size = lg_pages*4096 - PST_LARGE_HEADER.
 //  I9 Every page of the store is pager-owned, heap (meta, slab, large, dead) or free.
 //
@@ -52,8 +54,7 @@ static_assert(offsetof(pst_heap_meta, hp_blocks_live) == 408, "hp_blocks_live");
 static_assert(offsetof(pst_heap_meta, hp_slab_pages) == 416, "hp_slab_pages");
 static_assert(offsetof(pst_heap_meta, hp_large_pages) == 424, "hp_large_pages");
 static_assert(sizeof(pst_heap_meta) == 432 && sizeof(pst_heap_meta) <= PST_PAGE_SIZE, "meta fits a page");
-// The four counters share one 64-byte journal line (400..431 within 384..447), so
-// add_live() journals one line.
+// The four counters share one 64-byte journal line (400..431 within 384..447).
 static_assert(offsetof(pst_heap_meta, hp_bytes_live) / 64 == (offsetof(pst_heap_meta, hp_large_pages) + 7) / 64,
               "meta counters share a journal line");
 static_assert(offsetof(pst_slab, sl_magic) == 0, "sl_magic");
@@ -212,7 +213,7 @@ struct Heap::Located {
   uint64_t usable;    // usable bytes
 };
 
-Heap::Heap(Pager& pager) : pager_(pager) {}
+Heap::Heap(Pager& pager) : pager_(pager), hdr_(pager.header()) {}
 
 void Heap::require_txn(const char* op) const {
   if (!pager_.in_txn())
@@ -226,16 +227,19 @@ static uint64_t page_limit(const Pager& p) {
   return pc < mapped ? pc : mapped;
 }
 
-bool Heap::initialized() const { return pager_.slot(0) != 0; }
+bool Heap::initialized() const { return hdr_->hd_slots[0] != 0; }
 
 pst_heap_meta* Heap::meta() const {
-  uint64_t page = pager_.slot(0);
+  uint64_t page = hdr_->hd_slots[0];
+  if (page == meta_page_ && page != 0) return meta_;  // validated before; slot 0 never changes once committed
   if (page == 0) throw Error(Code::INVALID, "the store has no heap yet: call Heap::init() in a transaction (openHeap does)");
   if (page >= page_limit(pager_))
     throw Error(Code::CORRUPT, "heap meta page " + std::to_string(page) + " (pager slot 0) is outside the file");
   auto* m = reinterpret_cast<pst_heap_meta*>(pager_.base() + (page << PST_PAGE_SHIFT));
   if (m->hp_magic != PST_HEAP_META_MAGIC)
     throw Error(Code::CORRUPT, "page " + std::to_string(page) + " named by pager slot 0 is not a heap meta page (bad magic)");
+  meta_page_ = page;
+  meta_ = m;
   return m;
 }
 
@@ -260,12 +264,6 @@ void Heap::init() {
   m->hp_version = kHeapVersion;
   m->hp_class_count = PST_HEAP_CLASS_COUNT;
   pager_.set_slot(0, page);  // journaled by the pager
-}
-
-void Heap::add_live(pst_heap_meta* m, int64_t bytes, int64_t blocks) {
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - pager_.base()), 32);  // I1, I7
-  m->hp_bytes_live += uint64_t(bytes);
-  m->hp_blocks_live += uint64_t(blocks);
 }
 
 // ---- alloc -----------------------------------------------------------------
@@ -331,7 +329,9 @@ uint64_t Heap::alloc_small(unsigned c) {
   }
   if (idx == PST_SLAB_MAX_BLOCKS || s->sl_live >= k.capacity)
     throw Error(Code::CORRUPT, "heap slab at page " + std::to_string(page) + " is on the partial list but full; run check()");
-  pager_.will_write(page << PST_PAGE_SHIFT, PST_SLAB_HEADER);  // I1: bitmap, sl_live, links
+  // I1: sl_live, the links and bitmap words 0-3 share the header's first 64-byte line;
+  // words 4-7 are in the second.
+  pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);
   s->sl_bitmap[idx / 64] |= uint64_t(1) << (idx % 64);
   s->sl_live++;
   if (s->sl_live == k.capacity) {  // I5: a full slab leaves the list (it is the head)
@@ -347,7 +347,6 @@ uint64_t Heap::alloc_small(unsigned c) {
     s->sl_next = 0;
     s->sl_prev = 0;
   }
-  add_live(m, k.size, 1);
   return (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER + uint64_t(idx) * k.size;  // I4
 }
 
@@ -383,7 +382,7 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   if (start == UINT64_MAX) throw fail("not the start of a live block (page " + std::to_string(page) + " is free)");
   if (start == 0 || is_map_chunk_page(start))
     throw fail("not the start of a live block (page " + std::to_string(page) + " belongs to the pager)");
-  if (start == pager_.slot(0)) throw fail("not the start of a live block (that is the heap's meta page)");
+  if (start == hdr_->hd_slots[0]) throw fail("not the start of a live block (that is the heap's meta page)");
   uint8_t* run = pager_.base() + (start << PST_PAGE_SHIFT);
   uint32_t magic;
   std::memcpy(&magic, run, 4);
@@ -450,10 +449,9 @@ void Heap::free_located(const Located& b) {
   unsigned c = s->sl_class;
   const ClassInfo& k = kClasses[c];
   bool was_full = s->sl_live == k.capacity;
-  pager_.will_write(b.page << PST_PAGE_SHIFT, PST_SLAB_HEADER);  // I1
+  pager_.will_write(b.page << PST_PAGE_SHIFT, b.index < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
   s->sl_bitmap[b.index / 64] &= ~(uint64_t(1) << (b.index % 64));
   s->sl_live--;
-  add_live(m, -int64_t(k.size), -1);
   if (s->sl_live == 0) {
     // I6: keep an empty slab only if it is (or would be) the class's only partial slab.
     bool others = was_full ? m->hp_partial[c] != 0 : (s->sl_prev != 0 || s->sl_next != 0);
@@ -671,6 +669,8 @@ HeapStats Heap::stats() const {
       unsigned live = popcount_bitmap(s);
       cs.slabs++;
       cs.live += live;
+      st.bytes_live += uint64_t(live) * cs.block_size;  // I7: small totals come from the slabs
+      st.blocks_live += live;
       cs.capacity += cs.slab_capacity;
       st.bytes_free_in_slabs += uint64_t(cs.slab_capacity > live ? cs.slab_capacity - live : 0) * cs.block_size;
     } else if (kind == RunKind::LARGE) {
@@ -740,7 +740,7 @@ std::vector<std::string> Heap::check() const {
           if (h->lg_size != (len << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
             out.push_back("large block " + at + " has lg_size " + std::to_string(h->lg_size) + " (I8)");
           large_pages += len;
-          bytes += h->lg_size;
+          bytes += h->lg_size;  // I7: the meta counters cover large blocks
           blocks += 1;
           return;
         }
@@ -776,10 +776,7 @@ std::vector<std::string> Heap::check() const {
             ok = false;
           }
           slab_pages += len;
-          if (ok) {
-            bytes += uint64_t(pc) * k.size;
-            blocks += pc;
-          }
+          (void)ok;
           slabs[page] = SlabInfo{s->sl_class, s->sl_live, k.capacity, s->sl_next, s->sl_prev, false};
           return;
         }
@@ -824,9 +821,9 @@ std::vector<std::string> Heap::check() const {
       }
       // I7
       if (m->hp_bytes_live != bytes)
-        out.push_back("hp_bytes_live is " + std::to_string(m->hp_bytes_live) + ", blocks sum to " + std::to_string(bytes) + " (I7)");
+        out.push_back("hp_bytes_live is " + std::to_string(m->hp_bytes_live) + ", large blocks sum to " + std::to_string(bytes) + " (I7)");
       if (m->hp_blocks_live != blocks)
-        out.push_back("hp_blocks_live is " + std::to_string(m->hp_blocks_live) + ", counted " + std::to_string(blocks) + " (I7)");
+        out.push_back("hp_blocks_live is " + std::to_string(m->hp_blocks_live) + ", counted " + std::to_string(blocks) + " large blocks (I7)");
       if (m->hp_slab_pages != slab_pages)
         out.push_back("hp_slab_pages is " + std::to_string(m->hp_slab_pages) + ", slabs hold " + std::to_string(slab_pages) + " (I7)");
       if (m->hp_large_pages != large_pages)

@@ -149,11 +149,13 @@ class Heap {
   uint64_t alloc_large(uint64_t size);
   uint64_t new_slab(unsigned c, pst_heap_meta* m);
   void free_located(const Located& b);
-  void add_live(pst_heap_meta* m, int64_t bytes, int64_t blocks);
   void require_txn(const char* op) const;
   bool pager_owned(uint64_t page, std::vector<uint64_t>* journal_pages) const;
 
   Pager& pager_;
+  const pst_header* hdr_;              // the store header (stable for the Pager's life)
+  mutable uint64_t meta_page_ = 0;     // cached meta page number, validated once
+  mutable pst_heap_meta* meta_ = nullptr;
 };
 
 }  // namespace persist
