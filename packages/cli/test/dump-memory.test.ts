@@ -7,8 +7,8 @@
 // resident memory (RssAnon in /proc/PID/status: the JS heap, malloc, buffers — not
 // the pages of the mapped store file, which the kernel may drop at any time) every
 // 5 ms and asserts its peak is below a third of the size of the output.
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { CLI, fixture, tmpDir } from './helpers.js'
@@ -37,7 +37,7 @@ async function dumpMeasured(args: string[]) {
     ['--max-old-space-size=16', '--max-semi-space-size=2', CLI, 'dump', ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PERSIST_NO_PROGRESS: '1' },
+      env: process.env,
     },
   )
   let bytes = 0
@@ -86,4 +86,22 @@ it('2.2 dump --ndjson of the 10^6 entries: one line each, same bound', async () 
     `ndjson: ${(r.bytes / 1e6).toFixed(1)} MB; child peak RssAnon ${(r.peakAnonBytes / 1e6).toFixed(1)} MB`,
   )
   expect(r.peakAnonBytes).toBeLessThan(r.bytes / 3)
+}, 120_000)
+
+it('2.3 on a terminal, a dump that runs over a second shows a progress bar on stderr', () => {
+  // `script` runs the command under a pseudo-terminal and records what it printed.
+  const out = join(dir, 'out.ndjson')
+  const log = join(dir, 'tty.log')
+  const r = spawnSync(
+    'script',
+    ['-qfec', `${process.execPath} ${CLI} dump --ndjson -o ${out} ${store} items`, log],
+    {
+      encoding: 'utf8',
+    },
+  )
+  expect(r.status).toBe(0)
+  const tty = readFileSync(log, 'utf8')
+  expect(tty).toMatch(/dump \[[^\]]*\] \d+% \| \d+\/1000000 entries/)
+  expect(tty).toMatch(/100% \| 1000000\/1000000 entries/)
+  expect(statSync(out).size).toBeGreaterThan(100_000_000) // the output itself went to the file
 }, 120_000)

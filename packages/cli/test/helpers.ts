@@ -24,7 +24,7 @@ export function cli(
     input: opts.input,
     encoding: 'utf8',
     maxBuffer: 1 << 30,
-    env: { ...process.env, PERSIST_NO_PROGRESS: '1', ...opts.env },
+    env: { ...process.env, ...opts.env },
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -49,7 +49,7 @@ export function tmpDir(tag: string): { dir: string; cleanup: () => void } {
 export function cliSpawn(args: string[]): { child: ChildProcess; lines: string[]; stderr: () => string } {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PERSIST_NO_PROGRESS: '1' },
+    env: process.env,
   })
   const lines: string[] = []
   let buf = ''
