@@ -562,9 +562,11 @@ struct Pager::Impl {
     uint64_t need = new_count * kPage, have = file_size();
     if (have < need) {
       int e = posix_fallocate(fd, off_t(have), off_t(need - have));
-      if (e == ENOSPC || e == EDQUOT)
-        fail(Code::NOSPC, "no space left on the device to grow " + path + " to " + std::to_string(need) +
-                              " bytes; free some disk space (the transaction can still be aborted or committed without this allocation)");
+      if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+        fail(Code::NOSPC, std::string(e == EFBIG ? "the file size limit (ulimit -f) prevents growing "
+                                                 : "no space left on the device to grow ") +
+                              path + " to " + std::to_string(need) +
+                              " bytes; free some disk space (the transaction can still be aborted, or committed without this allocation)");
       if (e != 0) fail(Code::IO, "cannot grow " + path + ": " + errno_text(e));
     }
     if (need > mapped) map_to(need);

@@ -1,41 +1,94 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { PersistError } from './errors.js'
 
 const require = createRequire(import.meta.url)
 
+let libc: 'glibc' | 'musl' | undefined
+
 /**
- * Loads a compiled addon `<packageRoot>/build/Release/<name>.node` and turns a
- * missing or broken build into a PersistError that says what to run, instead of a
- * raw dlopen message. `expectAbi` guards against a stale build from older sources.
+ * The C library of this process on Linux. /proc/self/maps names the libc actually
+ * loaded (about 0.6 ms); process.report.getReport() says the same but costs about
+ * 60 ms, so it is only the fallback when /proc is not mounted.
+ */
+function linuxLibc(): 'glibc' | 'musl' {
+  if (libc !== undefined) return libc
+  let maps = ''
+  try {
+    maps = readFileSync('/proc/self/maps', 'latin1')
+  } catch {
+    // no /proc: ask the diagnostic report below
+  }
+  if (/\/(ld-musl-|libc\.musl-)/.test(maps)) libc = 'musl'
+  else if (/\/libc(-[0-9.]+)?\.so/.test(maps)) libc = 'glibc'
+  else {
+    const header = process.report?.getReport().header as { glibcVersionRuntime?: string } | undefined
+    libc = header?.glibcVersionRuntime ? 'glibc' : 'musl'
+  }
+  return libc
+}
+
+/**
+ * The directory under `prebuilds/` holding binaries for this process:
+ * `<platform>-<arch>`, plus `-glibc` or `-musl` on Linux (e.g. `linux-x64-glibc`).
+ */
+export function prebuildTag(): string {
+  const base = `${process.platform}-${process.arch}`
+  return process.platform === 'linux' ? `${base}-${linuxLibc()}` : base
+}
+
+/**
+ * What a user should run to get a working addon: in an installed package (a path
+ * inside node_modules) a source build through npm; in a source checkout, pnpm build.
+ */
+function howToBuild(packageRoot: string, name: string): string {
+  if (packageRoot.split(sep).includes('node_modules'))
+    return `build it from source with \`npm rebuild @persist/${name}\` (needs g++ >= 10, cmake >= 3.15 and make on PATH)`
+  return `run \`pnpm build\` in the repository (or \`npx cmake-js compile\` in ${packageRoot})`
+}
+
+/**
+ * Loads the addon `<name>.node` of the package at `packageRoot`, looking in order at
+ *  1. `build/Release/<name>.node` — a local source build (pnpm build, or the install
+ *     step's cmake-js fallback) always wins;
+ *  2. `prebuilds/<prebuildTag()>/<name>.node` — the binary shipped in the tarball
+ *     (N-API 8: one binary serves every Node >= 20).
+ * A missing or broken addon becomes a PersistError PERSIST_NATIVE that says what to
+ * run, instead of a raw dlopen message. `expectAbi` guards against a stale build
+ * from older sources.
  */
 export function loadNative<T extends { abiVersion?: number }>(
   packageRoot: string,
   name: string,
   expectAbi: number,
 ): T {
-  const file = join(packageRoot, 'build', 'Release', `${name}.node`)
-  if (!existsSync(file)) {
+  const built = join(packageRoot, 'build', 'Release', `${name}.node`)
+  const tag = prebuildTag()
+  const prebuilt = join(packageRoot, 'prebuilds', tag, `${name}.node`)
+  const file = existsSync(built) ? built : existsSync(prebuilt) ? prebuilt : undefined
+  if (file === undefined) {
     throw new PersistError(
       'PERSIST_NATIVE',
-      `the native addon of @persist/${name} is not built (${file} is missing): run \`pnpm build\` in the repository (or \`npx cmake-js compile\` in ${packageRoot})`,
+      `the native addon of @persist/${name} is not built and has no prebuilt binary for ${tag} (looked for ${built} and ${prebuilt}): ${howToBuild(packageRoot, name)}`,
     )
   }
+  const fix =
+    file === prebuilt ? howToBuild(packageRoot, name) : `rebuild it: ${howToBuild(packageRoot, name)}`
   let mod: T
   try {
     mod = require(file) as T
   } catch (e) {
     throw new PersistError(
       'PERSIST_NATIVE',
-      `the native addon ${file} failed to load (${(e as Error).message}); rebuild it with \`pnpm build\``,
+      `the native addon ${file} failed to load (${(e as Error).message}); ${fix}`,
       { cause: e },
     )
   }
   if (mod.abiVersion !== expectAbi) {
     throw new PersistError(
       'PERSIST_NATIVE',
-      `the native addon ${file} is stale (binding version ${mod.abiVersion}, expected ${expectAbi}); rebuild it with \`pnpm build\``,
+      `the native addon ${file} is stale (binding version ${mod.abiVersion}, expected ${expectAbi}); ${fix}`,
     )
   }
   return mod

@@ -270,6 +270,34 @@ describe('7. misuse', () => {
     expect(p.check()).toEqual([])
     p.close()
   })
+  it('7.4b a full disk (file size limit) is NOSPC; the transaction aborts cleanly', async () => {
+    const f = fresh()
+    const out = await new Promise<string>((resolve, reject) => {
+      const fixture = join(import.meta.dirname, 'fixtures', 'nospc.mjs')
+      // bash's ulimit -f counts 1024-byte blocks: 4 MiB.
+      const c = spawn('bash', ['-c', 'ulimit -f 4096 && exec "$0" "$1" "$2"', process.execPath, fixture, f], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let o = ''
+      let e = ''
+      c.stdout.on('data', (x) => (o += x))
+      c.stderr.on('data', (x) => (e += x))
+      c.on('exit', (code) =>
+        code === 0 ? resolve(o) : reject(new Error(`nospc probe failed (${code}): ${e}`)),
+      )
+    })
+    const r = JSON.parse(out)
+    expect(r.code).toBe('PERSIST_NOSPC')
+    expect(r.message).toMatch(/grow/)
+    expect(r.inTxn).toBe(true)
+    expect(r.after).toBe(42)
+    expect(r.check).toEqual([])
+    const p = openPager(f)
+    p.begin()
+    expect(p.mem.u64(33 * PAGE_SIZE)).toBe(44) // the first page handed out is 33
+    p.commit()
+    p.close()
+  })
   it('7.5 two handles of one file in one thread: LOCKED instead of a deadlock', () => {
     const f = fresh()
     const a = openPager(f)
