@@ -23,8 +23,8 @@ function linuxLibc(): 'glibc' | 'musl' {
   if (/\/(ld-musl-|libc\.musl-)/.test(maps)) libc = 'musl'
   else if (/\/libc(-[0-9.]+)?\.so/.test(maps)) libc = 'glibc'
   else {
-    const header = process.report?.getReport().header as { glibcVersionRuntime?: string } | undefined
-    libc = header?.glibcVersionRuntime ? 'glibc' : 'musl'
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+    libc = report?.header?.glibcVersionRuntime ? 'glibc' : 'musl'
   }
   return libc
 }
