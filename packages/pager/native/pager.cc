@@ -76,6 +76,10 @@ const char* error_code_name(Code c) {
   return "PERSIST_UNKNOWN";
 }
 
+namespace testing {
+void (*rollback_hook)(uint64_t remaining) = nullptr;
+}
+
 namespace {
 
 constexpr uint64_t kPage = PST_PAGE_SIZE;
@@ -386,6 +390,7 @@ struct Pager::Impl {
         std::memcpy(base + off, data, len);
       }
       __atomic_store_n(&hdr()->hd_jr_entries, i - 1, __ATOMIC_RELEASE);  // I5
+      if (testing::rollback_hook) testing::rollback_hook(i - 1 - keep);
     }
     if (keep == 0) {
       jr_chunk = hdr()->hd_jr_first;

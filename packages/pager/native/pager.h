@@ -164,4 +164,11 @@ class Pager {
   std::unique_ptr<Impl> impl_;
 };
 
+// Test hook (native tests only): when set, called after each journal entry is undone
+// during a rollback or recovery, with the number of entries still to undo. The
+// native tests use it to kill a process in the middle of a recovery (idempotency).
+namespace testing {
+extern void (*rollback_hook)(uint64_t remaining);
+}
+
 }  // namespace persist
