@@ -7,7 +7,9 @@
  * entries or about 8 MiB of input, whichever comes first; each batch is one
  * transaction. A failure rolls back the batch in progress only: earlier batches stay
  * committed, and the summary says how many entries were loaded. The store lock is
- * held only while a batch is applied, never while waiting for input.
+ * held only while a batch is applied, never while waiting for input. With `atomic`
+ * the whole input is one transaction (all or nothing), and the lock is held from the
+ * first entry to the end of the input.
  *
  * Semantics: a dict target gets each top-level key set (an existing key is
  * replaced; other keys are kept); a list target gets each item appended. A --path that
@@ -31,6 +33,8 @@ export interface LoadOptions {
   segs: PathSegment[]
   ndjson: boolean
   batch: number
+  /** One transaction for the whole input (the lock is held while reading it). */
+  atomic?: boolean
   progress?: Progress
 }
 
@@ -122,7 +126,8 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
     const batch = pending
     pending = []
     pendingBytes = 0
-    inTxn(o, () => {
+    const run = opts.atomic ? (fn: () => void) => fn() : (fn: () => void) => inTxn(o, fn)
+    run(() => {
       for (const e of batch) {
         const where = joinPath('$', e.key)
         const local = new Map<string, object>()
@@ -151,7 +156,7 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
         else o.dictSet(target.off, String(e.key), value)
       }
     })
-    transactions++
+    if (!opts.atomic) transactions++
     entries += batch.length
   }
 
@@ -162,6 +167,10 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
     if (pending.length >= opts.batch || pendingBytes >= BATCH_BYTES) apply()
   }
 
+  if (opts.atomic) {
+    o.begin()
+    transactions = 1
+  }
   try {
     if (opts.ndjson) {
       const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })
@@ -201,7 +210,14 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
       await pipeline(stream, StreamJson.parser(), streamer as unknown as NodeJS.ReadWriteStream, sink)
     }
     apply()
+    if (opts.atomic) o.commit()
   } catch (e) {
+    if (opts.atomic) {
+      try {
+        o.abort()
+      } catch {}
+      entries = 0
+    }
     if (e instanceof PersistError) {
       e.message = `${e.message} — ${entries} entr${entries === 1 ? 'y was' : 'ies were'} loaded and committed before this`
       throw e

@@ -199,9 +199,16 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
         .argParser(intOption('--batch', 1, 10_000_000))
         .default(1000),
     )
+    .option(
+      '--atomic',
+      'one transaction for the whole input: all or nothing (holds the store lock while reading)',
+    )
     .option('--no-create', 'fail if the store does not exist')
     .action(
-      async (file: string, opts: { path?: string; ndjson?: boolean; batch: number; create: boolean }) => {
+      async (
+        file: string,
+        opts: { path?: string; ndjson?: boolean; batch: number; atomic?: boolean; create: boolean },
+      ) => {
         const segs = parsePath(opts.path ?? '$')
         let o: Objects
         try {
@@ -217,7 +224,17 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
         } catch {}
         const progress = new Progress('load', total, 'bytes')
         try {
-          const r = await load(o, process.stdin, { segs, ndjson: !!opts.ndjson, batch: opts.batch, progress })
+          if (process.stdin.isTTY)
+            io.stderr(
+              'persist: reading JSON from the terminal; end it with Ctrl-D (or redirect: persist load FILE < data.json)\n',
+            )
+          const r = await load(o, process.stdin, {
+            segs,
+            ndjson: !!opts.ndjson,
+            batch: opts.batch,
+            atomic: !!opts.atomic,
+            progress,
+          })
           progress.stop()
           io.stderr(
             `loaded ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} into ${r.target} of ${file} in ${r.transactions} transaction(s)\n`,

@@ -225,6 +225,17 @@ describe('1.4 dump → load round trip', () => {
     expect(JSON.parse(cli(['dump', copy]).stdout)).toEqual({ a: 1, b: 2 })
   })
 
+  it('--atomic: invalid input leaves nothing behind (one transaction for the whole input)', () => {
+    const copy = join(dir, 'copy7.persist')
+    const r = cli(['load', '--atomic', '--batch', '1', copy], { input: '{"a": 1, "b": 2, "c": oops}' })
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(/0 entries were loaded/)
+    expect(JSON.parse(cli(['dump', copy]).stdout)).toEqual({})
+    const ok = cli(['load', '--atomic', copy], { input: '{"a": 1, "b": 2}' })
+    expect(ok.stderr).toMatch(/loaded 2 entries into \$ of .* in 1 transaction\(s\)/)
+    expect(JSON.parse(cli(['dump', copy]).stdout)).toEqual({ a: 1, b: 2 })
+  })
+
   it('loading an array into the root dict is refused with a clear message', () => {
     const copy = join(dir, 'copy6.persist')
     const r = cli(['load', copy], { input: '[1,2]' })
