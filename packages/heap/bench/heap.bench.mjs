@@ -1,11 +1,63 @@
 #!/usr/bin/env node
-// The @persist/heap benchmarks: the workloads of bench/ that exercise this layer,
-// run side by side with the peers (lmdb, better-sqlite3, classic-level, …).
-// Extra arguments pass through (e.g. --quick, --out <dir>). The full report of
-// every layer is docs/benchmarks.md, written by `pnpm bench` at the repo root.
-import { spawnSync } from 'node:child_process'
+// @persist/heap benchmark: `pnpm --filter @persist/heap bench [-- --quick]`.
+//  1. builds native/bench/heap_bench.cc with plain cmake (-DPERSIST_BENCH=ON, Release,
+//     into build-bench/) and runs it: heap vs glibc malloc/free in one binary, same
+//     sequences, plus the fragmentation workload;
+//  2. measures the same alloc+free pairs from JS, per call through the addon
+//     (inside one transaction per 256 pairs, and each call in its own transaction).
+// Speed figures come from here (and the repo's bench/), never from tests.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { openHeap } from '@persist/heap'
 
-const run = fileURLToPath(new URL('../../../bench/run.mjs', import.meta.url))
-const r = spawnSync(process.execPath, [run, '--only', 'heap', ...process.argv.slice(2)], { stdio: 'inherit' })
-process.exit(r.status ?? 1)
+const pkg = dirname(dirname(fileURLToPath(import.meta.url)))
+const quick = process.argv.includes('--quick')
+const out = join(pkg, 'build-bench')
+const dir = mkdtempSync(join(tmpdir(), 'persist-heap-bench-'))
+
+process.stdout.write(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} (figures are only comparable on an idle machine)\n\n`,
+)
+execFileSync('cmake', ['-S', pkg, '-B', out, '-DPERSIST_BENCH=ON', '-DCMAKE_BUILD_TYPE=Release'], {
+  stdio: 'ignore',
+})
+execFileSync('cmake', ['--build', out, '-j2', '--target', 'heap_bench'], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+})
+execFileSync(join(out, 'heap_bench'), [...(quick ? ['--quick'] : []), '--dir', dir], { stdio: 'inherit' })
+
+// ---- from JS ---------------------------------------------------------------------
+const n = quick ? 100_000 : 1_000_000
+const h = openHeap(join(dir, 'js.persist'))
+const rows = []
+for (const size of [16, 256, 4096, 65536]) {
+  const m = size > 32768 ? n / 10 : n
+  h.free(h.alloc(size))
+  let t0 = process.hrtime.bigint()
+  for (let i = 0; i < m; i += 256) {
+    h.transaction(() => {
+      for (let j = 0; j < 256; j++) h.free(h.alloc(size))
+    })
+  }
+  const inTxn = Number(process.hrtime.bigint() - t0) / m
+  const k = Math.floor(m / 10)
+  t0 = process.hrtime.bigint()
+  for (let i = 0; i < k; i++) h.free(h.alloc(size))
+  const own = Number(process.hrtime.bigint() - t0) / k / 2
+  rows.push({ size, inTxn, own })
+}
+h.close()
+process.stdout.write(
+  '\nfrom JS (ns per alloc+free pair; "own txn": ns per call, each call its own transaction)\n',
+)
+process.stdout.write(`${'size'.padEnd(10)}${'in txn'.padStart(10)}${'own txn'.padStart(10)}\n`)
+for (const r of rows)
+  process.stdout.write(
+    `${String(r.size).padEnd(10)}${r.inTxn.toFixed(1).padStart(10)}${r.own.toFixed(1).padStart(10)}\n`,
+  )
+rmSync(dir, { recursive: true, force: true })

@@ -85,6 +85,7 @@ struct ClassInfo {
   uint32_t size;      // bytes per block
   uint32_t pages;     // pages per slab
   uint32_t capacity;  // blocks per slab
+  uint64_t recip;     // ceil(2^32 / size): x / size == (x * recip) >> 32 for every byte offset x in a slab
 };
 
 constexpr uint32_t kPage = PST_PAGE_SIZE;
@@ -125,7 +126,7 @@ constexpr std::array<ClassInfo, PST_HEAP_CLASS_COUNT> make_classes() {
   for (unsigned c = 0; c < PST_HEAP_CLASS_COUNT; c++) {
     uint32_t s = class_size_of(c);
     uint32_t p = slab_pages_of(s);
-    t[c] = ClassInfo{s, p, p ? slab_capacity_of(s, p) : 0};
+    t[c] = ClassInfo{s, p, p ? slab_capacity_of(s, p) : 0, ((uint64_t(1) << 32) + s - 1) / s};
   }
   return t;
 }
@@ -145,6 +146,21 @@ constexpr bool classes_valid() {
   return true;
 }
 static_assert(classes_valid(), "size-class table: aligned, increasing, fits the bitmap, waste <= 12.5%");
+
+// locate() divides a byte offset inside a slab by the block size with a multiply.
+constexpr bool reciprocals_exact() {
+  for (unsigned c = 0; c < PST_HEAP_CLASS_COUNT; c++) {
+    const ClassInfo& k = kClasses[c];
+    uint64_t span = uint64_t(k.pages) * kPage;
+    // worst case is just below a multiple of the size; check every block boundary
+    for (uint64_t q = 0; q * k.size < span; q++) {
+      uint64_t lo = q * k.size, hi = lo + k.size - 1;
+      if (((lo * k.recip) >> 32) != q || ((hi * k.recip) >> 32) != q) return false;
+    }
+  }
+  return true;
+}
+static_assert(reciprocals_exact(), "reciprocal division is exact within a slab");
 static_assert(kClasses[0].size == PST_HEAP_ALIGN, "smallest class is 16 bytes");
 static_assert(kClasses[PST_HEAP_CLASS_COUNT - 1].size == PST_HEAP_MAX_SMALL, "largest class is 32 KiB");
 
@@ -213,7 +229,7 @@ struct Heap::Located {
   uint64_t usable;    // usable bytes
 };
 
-Heap::Heap(Pager& pager) : pager_(pager), hdr_(pager.header()) {}
+Heap::Heap(Pager& pager) : pager_(pager), hdr_(pager.header()), base_(pager.base()) {}
 
 void Heap::require_txn(const char* op) const {
   if (!pager_.in_txn())
@@ -222,8 +238,14 @@ void Heap::require_txn(const char* op) const {
 
 // Pages this process may read: the pager's page count, capped by what is mapped here.
 static uint64_t page_limit(const Pager& p) {
-  uint64_t pc = p.header()->hd_page_count;
+  uint64_t pc = p.header()->hd_page_count;  // (walks only; hot paths use Heap::limit())
   uint64_t mapped = p.mapped_bytes() >> PST_PAGE_SHIFT;
+  return pc < mapped ? pc : mapped;
+}
+
+uint64_t Heap::limit() const {
+  uint64_t pc = hdr_->hd_page_count;
+  uint64_t mapped = pager_.mapped_bytes() >> PST_PAGE_SHIFT;
   return pc < mapped ? pc : mapped;
 }
 
@@ -233,9 +255,9 @@ pst_heap_meta* Heap::meta() const {
   uint64_t page = hdr_->hd_slots[0];
   if (page == meta_page_ && page != 0) return meta_;  // validated before; slot 0 never changes once committed
   if (page == 0) throw Error(Code::INVALID, "the store has no heap yet: call Heap::init() in a transaction (openHeap does)");
-  if (page >= page_limit(pager_))
+  if (page >= limit())
     throw Error(Code::CORRUPT, "heap meta page " + std::to_string(page) + " (pager slot 0) is outside the file");
-  auto* m = reinterpret_cast<pst_heap_meta*>(pager_.base() + (page << PST_PAGE_SHIFT));
+  auto* m = reinterpret_cast<pst_heap_meta*>(base_ + (page << PST_PAGE_SHIFT));
   if (m->hp_magic != PST_HEAP_META_MAGIC)
     throw Error(Code::CORRUPT, "page " + std::to_string(page) + " named by pager slot 0 is not a heap meta page (bad magic)");
   meta_page_ = page;
@@ -257,7 +279,7 @@ void Heap::init() {
     return;
   }
   uint64_t page = pager_.alloc_pages(1);
-  auto* m = reinterpret_cast<pst_heap_meta*>(pager_.base() + (page << PST_PAGE_SHIFT));
+  auto* m = reinterpret_cast<pst_heap_meta*>(base_ + (page << PST_PAGE_SHIFT));
   pager_.will_write(page << PST_PAGE_SHIFT, sizeof(pst_heap_meta));  // I1 (fresh page: journals nothing)
   std::memset(static_cast<void*>(m), 0, sizeof *m);
   m->hp_magic = PST_HEAP_META_MAGIC;
@@ -269,7 +291,8 @@ void Heap::init() {
 // ---- alloc -----------------------------------------------------------------
 
 uint64_t Heap::alloc(uint64_t size, bool zero) {
-  require_txn("alloc");
+  // No require_txn here: the first pager call below (will_write / alloc_pages) throws
+  // TXN outside a transaction before anything is written.
   if (size == 0) throw Error(Code::INVALID, "alloc(0): size must be at least 1 byte");
   if (size > kHeapMaxAlloc)
     throw Error(Code::TOO_BIG, "alloc(" + std::to_string(size) + "): the largest block is " +
@@ -279,7 +302,7 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
     uint64_t usable = size <= PST_HEAP_MAX_SMALL ? kClasses[size_class(size)].size
                                                  : (large_pages_for(size) << PST_PAGE_SHIFT) - PST_LARGE_HEADER;
     pager_.will_write(off, usable);  // the block may have been live when the transaction began
-    std::memset(pager_.base() + off, 0, usable);
+    std::memset(base_ + off, 0, usable);
   }
   return off;
 }
@@ -287,7 +310,7 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
 uint64_t Heap::new_slab(unsigned c, pst_heap_meta* m) {
   const ClassInfo& k = kClasses[c];
   uint64_t page = pager_.alloc_pages(k.pages);
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   auto* s = reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
   pager_.will_write(page << PST_PAGE_SHIFT, PST_SLAB_HEADER);  // I1 (fresh: journals nothing)
   std::memset(static_cast<void*>(s), 0, sizeof *s);
@@ -308,10 +331,10 @@ uint64_t Heap::new_slab(unsigned c, pst_heap_meta* m) {
 uint64_t Heap::alloc_small(unsigned c) {
   const ClassInfo& k = kClasses[c];
   pst_heap_meta* m = meta();
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   uint64_t page = m->hp_partial[c];
   if (page == 0) page = new_slab(c, m);
-  if (page >= page_limit(pager_))
+  if (page >= limit())
     throw Error(Code::CORRUPT, "heap partial list of class " + std::to_string(c) + " points outside the file");
   auto* s = reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class != c || s->sl_capacity != k.capacity)
@@ -339,7 +362,7 @@ uint64_t Heap::alloc_small(unsigned c) {
     pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base), 8);
     m->hp_partial[c] = next;
     if (next != 0) {
-      if (next >= page_limit(pager_)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
+      if (next >= limit()) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
       auto* ns = reinterpret_cast<pst_slab*>(base + (next << PST_PAGE_SHIFT));
       pager_.will_write((next << PST_PAGE_SHIFT) + offsetof(pst_slab, sl_prev), 8);
       ns->sl_prev = 0;
@@ -354,7 +377,7 @@ uint64_t Heap::alloc_large(uint64_t size) {
   pst_heap_meta* m = meta();
   uint64_t pages = large_pages_for(size);
   uint64_t page = pager_.alloc_pages(pages);
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   auto* h = reinterpret_cast<pst_large*>(base + (page << PST_PAGE_SHIFT));
   pager_.will_write(page << PST_PAGE_SHIFT, PST_LARGE_HEADER);  // I1 (fresh: journals nothing)
   std::memset(static_cast<void*>(h), 0, sizeof *h);
@@ -374,8 +397,8 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   auto fail = [&](const std::string& why) -> Error {
     return Error(Code::INVALID, std::string(op) + "(" + hex(off) + "): " + why);
   };
-  uint64_t limit = page_limit(pager_);
-  if (off >= (limit << PST_PAGE_SHIFT)) throw fail("outside the file (the store has " + std::to_string(limit) + " pages)");
+  uint64_t lim = limit();
+  if (off >= (lim << PST_PAGE_SHIFT)) throw fail("outside the file (the store has " + std::to_string(lim) + " pages)");
   if (off % PST_HEAP_ALIGN != 0) throw fail("not the start of a live block (blocks are 16-byte aligned)");
   uint64_t page = off >> PST_PAGE_SHIFT;
   uint64_t start = pager_.run_start(page);
@@ -383,7 +406,7 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   if (start == 0 || is_map_chunk_page(start))
     throw fail("not the start of a live block (page " + std::to_string(page) + " belongs to the pager)");
   if (start == hdr_->hd_slots[0]) throw fail("not the start of a live block (that is the heap's meta page)");
-  uint8_t* run = pager_.base() + (start << PST_PAGE_SHIFT);
+  uint8_t* run = base_ + (start << PST_PAGE_SHIFT);
   uint32_t magic;
   std::memcpy(&magic, run, 4);
   uint64_t rel = off - (start << PST_PAGE_SHIFT);
@@ -393,11 +416,14 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
         s->sl_capacity != kClasses[s->sl_class].capacity)
       throw Error(Code::CORRUPT, std::string(op) + "(" + hex(off) + "): the slab header at page " +
                                      std::to_string(start) + " is damaged; run check()");
-    uint32_t bs = s->sl_block_size;
-    if (rel < PST_SLAB_HEADER || (rel - PST_SLAB_HEADER) % bs != 0 || (rel - PST_SLAB_HEADER) / bs >= s->sl_capacity)
+    const ClassInfo& k = kClasses[s->sl_class];
+    uint32_t bs = k.size;
+    uint64_t x = rel - PST_SLAB_HEADER;  // wraps for rel < 128: caught by the range test
+    uint64_t q = (x * k.recip) >> 32;    // x / bs (reciprocals_exact), x < 32 pages
+    if (rel < PST_SLAB_HEADER || rel >= uint64_t(k.pages) * kPage || q * bs != x || q >= k.capacity)
       throw fail("not the start of a live block (inside a slab of " + std::to_string(bs) + "-byte blocks at page " +
                  std::to_string(start) + ")");
-    unsigned idx = unsigned((rel - PST_SLAB_HEADER) / bs);
+    unsigned idx = unsigned(q);
     if (!(s->sl_bitmap[idx / 64] >> (idx % 64) & 1)) throw fail("double free, or never allocated: the block is not live");
     return Located{off, start, s, nullptr, idx, bs};
   }
@@ -405,7 +431,7 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
     auto* h = reinterpret_cast<pst_large*>(run);
     if (rel != PST_LARGE_HEADER)
       throw fail("not the start of a live block (inside the large block at " + hex((start << PST_PAGE_SHIFT) + PST_LARGE_HEADER) + ")");
-    if (h->lg_pages == 0 || h->lg_pages > limit - start || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+    if (h->lg_pages == 0 || h->lg_pages > lim - start || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
       throw Error(Code::CORRUPT, std::string(op) + "(" + hex(off) + "): the large-block header at page " +
                                      std::to_string(start) + " is damaged; run check()");
     return Located{off, start, nullptr, h, 0, h->lg_size};
@@ -420,17 +446,17 @@ uint64_t Heap::usable_size(uint64_t off) const { return locate(off, "usable_size
 // ---- free ------------------------------------------------------------------
 
 void Heap::free(uint64_t off) {
-  require_txn("free");
+  // TXN outside a transaction comes from the first will_write, before any write.
   Located b = locate(off, "free");
   free_located(b);
 }
 
 void Heap::free_located(const Located& b) {
   pst_heap_meta* m = meta();
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
   auto slab_at = [&](uint64_t page) -> pst_slab* {
-    if (page == 0 || page >= page_limit(pager_)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
+    if (page == 0 || page >= limit()) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
     return reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
   };
   if (b.large) {
@@ -525,7 +551,7 @@ uint64_t Heap::realloc(uint64_t off, uint64_t size) {
       pager_.will_write(b.page << PST_PAGE_SHIFT, PST_LARGE_HEADER);  // I1
       h->lg_pages = pages;
       h->lg_size = (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER;  // I8
-      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - pager_.base()), 32);
+      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base_), 32);
       m->hp_large_pages += added;  // I7
       m->hp_bytes_live += added << PST_PAGE_SHIFT;
       return off;
@@ -534,7 +560,7 @@ uint64_t Heap::realloc(uint64_t off, uint64_t size) {
   uint64_t fresh = alloc(size, false);
   uint64_t n = size < b.usable ? size : b.usable;
   pager_.will_write(fresh, n);  // the new block may have been live when the transaction began
-  std::memcpy(pager_.base() + fresh, pager_.base() + off, n);
+  std::memcpy(base_ + fresh, base_ + off, n);
   free_located(locate(off, "realloc"));  // re-locate: alloc may have changed list links, not the block
   return fresh;
 }
@@ -553,7 +579,7 @@ void Heap::set_root(unsigned i, uint64_t off) {
     throw Error(Code::INVALID, "setRoot(" + std::to_string(i) + "): root slots are 0.." + std::to_string(PST_HEAP_ROOT_COUNT - 1));
   if (off != 0) locate(off, "setRoot");
   pst_heap_meta* m = meta();
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_roots[i]) - pager_.base()), 8);  // I1
+  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_roots[i]) - base_), 8);  // I1
   m->hp_roots[i] = off;
 }
 
@@ -628,7 +654,7 @@ void Heap::for_each_block(const std::function<void(uint64_t, uint64_t)>& fn) con
   uint64_t limit = page_limit(pager_);
   uint64_t meta_page = pager_.slot(0);
   std::vector<uint64_t> jc = journal_chunks(pager_, limit);
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   walk_runs(pager_, limit, meta_page, jc, nullptr, [&](uint64_t page, uint64_t len, RunKind kind) {
     if (kind == RunKind::SLAB) {
       auto* s = reinterpret_cast<const pst_slab*>(base + (page << PST_PAGE_SHIFT));
@@ -653,14 +679,14 @@ HeapStats Heap::stats() const {
   st.free_pages = pager_.header()->hd_free_pages;
   uint64_t meta_page = pager_.slot(0);
   if (meta_page == 0 || meta_page >= limit) return st;
-  const auto* m = reinterpret_cast<const pst_heap_meta*>(pager_.base() + (meta_page << PST_PAGE_SHIFT));
+  const auto* m = reinterpret_cast<const pst_heap_meta*>(base_ + (meta_page << PST_PAGE_SHIFT));
   st.meta_pages = 1;
   st.bytes_live = m->hp_bytes_live;
   st.blocks_live = m->hp_blocks_live;
   st.slab_pages = m->hp_slab_pages;
   st.large_pages = m->hp_large_pages;
   std::vector<uint64_t> jc = journal_chunks(pager_, limit);
-  uint8_t* base = pager_.base();
+  uint8_t* base = base_;
   walk_runs(pager_, limit, meta_page, jc, nullptr, [&](uint64_t page, uint64_t, RunKind kind) {
     if (kind == RunKind::SLAB) {
       auto* s = reinterpret_cast<const pst_slab*>(base + (page << PST_PAGE_SHIFT));
@@ -690,7 +716,7 @@ std::vector<std::string> Heap::check() const {
     uint64_t limit = page_limit(pager_);
     uint64_t meta_page = pager_.slot(0);
     std::vector<uint64_t> jc = journal_chunks(pager_, limit);
-    uint8_t* base = pager_.base();
+    uint8_t* base = base_;
     const pst_heap_meta* m = nullptr;
     if (meta_page != 0) {
       if (meta_page >= limit) {

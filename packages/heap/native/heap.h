@@ -144,6 +144,7 @@ class Heap {
  private:
   struct Located;  // a validated live block
   pst_heap_meta* meta() const;
+  uint64_t limit() const;  // pages this process may read: min(hd_page_count, mapped pages)
   Located locate(uint64_t off, const char* op) const;
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
@@ -154,6 +155,7 @@ class Heap {
 
   Pager& pager_;
   const pst_header* hdr_;              // the store header (stable for the Pager's life)
+  uint8_t* base_;                      // the mapping's base (stable for the Pager's life)
   mutable uint64_t meta_page_ = 0;     // cached meta page number, validated once
   mutable pst_heap_meta* meta_ = nullptr;
 };
