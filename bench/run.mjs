@@ -162,7 +162,7 @@ for (const res of results) {
     continue
   }
   const best = bestPeers(res)
-  const ci = best.findIndex((b) => b)
+  const ci = typeof res.summary === 'number' && best[res.summary] ? res.summary : best.findIndex((b) => b)
   if (ci < 0) continue
   let ours = null
   for (const r of res.rows)

@@ -5,7 +5,7 @@
 // Reference rows (e.g. a plain in-memory object) are shown but never "best peer".
 
 export class Result {
-  constructor({ id, title, description = '', columns, unit = 'µs/op', plot = null }) {
+  constructor({ id, title, description = '', columns, unit = 'µs/op', plot = null, summary = null }) {
     this.id = id
     this.title = title
     this.description = description
@@ -16,6 +16,8 @@ export class Result {
     this.skipped = []
     this.notes = []
     this.plot = plot
+    // Index of the column the report's summary table quotes (default: the first ratio column).
+    this.summary = summary
   }
 
   /** kind: 'ours' | 'peer' | 'ref'. values: one per column (number, string or null). */
@@ -46,6 +48,7 @@ export class Result {
       skipped: this.skipped,
       notes: this.notes,
       plot: this.plot,
+      summary: this.summary,
     }
   }
 }

@@ -59,6 +59,7 @@ export default {
         { name: `${fmtBytes(s)} store: written`, unit: 'KiB', x: s },
         { name: `${fmtBytes(s)}: time`, unit: 'ms', ratio: false },
       ]),
+      summary: sizes.length * 2 - 2,
       plot: {
         type: 'bar',
         column: sizes.length * 2 - 2,

@@ -87,6 +87,7 @@ export default {
       ...mixes.map((s) => ({ name: `mix ${s}`, unit: 'ns' })),
       { name: 'fragmentation', unit: '×', ratio: false },
     ]
+    res.summary = pairs.length // the small-size random mix
     for (const alloc of ['persist', 'glibc']) {
       const mine = recs.filter((r) => r.alloc === alloc)
       if (mine.length === 0) continue

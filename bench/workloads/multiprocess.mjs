@@ -56,6 +56,7 @@ export default {
         { name: `${p} procs per increment`, unit: 'µs', ratio: false },
         { name: `${p} procs exact`, ratio: false },
       ]),
+      summary: 3,
       plot: {
         type: 'bar',
         column: 3,

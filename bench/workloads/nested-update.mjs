@@ -25,6 +25,7 @@ export default {
         'lmdb: get + msgpack decode + modify + encode + put; SQLite: `json_set` in SQL on a TEXT JSON column and on a JSONB column; LevelDB: get + JSON.parse + modify + JSON.stringify + put; ' +
         'JSON file: the document in memory, rewritten atomically. µs per update, by value size (JSON bytes).',
       columns: sizes.map((s) => ({ name: fmtBytes(s), unit: 'µs', x: s })),
+      summary: sizes.length - 1,
       plot: {
         type: 'line',
         title: 'Nested field update vs value size',

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { fmtBytes, GiB, MiB } from '../lib/docs.mjs'
 import { median } from '../lib/measure.mjs'
-import { loadPersist } from '../lib/ours.mjs'
+import { loadPager, loadPersist } from '../lib/ours.mjs'
 import { openLmdb, openSqlite } from '../lib/peers.mjs'
 import { Result } from '../lib/result.mjs'
 
@@ -30,7 +30,7 @@ async function timeOpens(reps, fn) {
 
 export default {
   async run(ctx) {
-    const sizes = ctx.quick ? [1 * MiB, 4 * MiB] : [1 * MiB, 16 * MiB, 256 * MiB, 1 * GiB, 4 * GiB]
+    const sizes = ctx.quick ? [1 * MiB, 4 * MiB] : [1 * MiB, 16 * MiB, 256 * MiB, 4 * GiB]
     const chunkSize = ctx.quick ? 256 * 1024 : 64 * MiB
     const reps = ctx.quick ? 3 : 7
     const res = new Result({
@@ -41,6 +41,7 @@ export default {
         `The stores hold ${fmtBytes(chunkSize)} binary values plus one small "meta" value. ` +
         `classic-level and the JSON file stop at ${fmtBytes(CAP_JSON)} (LevelDB would spend minutes writing and compacting; V8 cannot parse a JSON string over 512 MiB).`,
       columns: sizes.map((s) => ({ name: fmtBytes(s), unit: 'µs', x: s })),
+      summary: sizes.length - 1,
       plot: {
         type: 'line',
         title: 'Open + first read vs store size',
@@ -52,7 +53,8 @@ export default {
     randomFillSync(chunk)
     const chunksFor = (s) => Math.max(1, Math.round(s / chunkSize))
     const lenFor = (s) => Math.min(s, chunkSize)
-    const vals = { persist: [], lmdb: [], sqlite: [], level: [], json: [] }
+    const vals = { persist: [], pager: [], lmdb: [], sqlite: [], level: [], json: [] }
+    const pager = await loadPager()
 
     const persist = await loadPersist()
     let oursReason = persist.open ? null : `not available yet: ${persist.reason}`
@@ -83,6 +85,13 @@ export default {
               return () => st.close()
             }),
           )
+          if (pager.openPager)
+            vals.pager.push(
+              await timeOpens(reps, () => {
+                const p = pager.openPager(path)
+                return () => p.close()
+              }),
+            )
         } catch (e) {
           oursReason = `error at ${fmtBytes(size)}: ${firstLine(e)}`
           ctx.log('persist failed:', e?.stack ?? e)
@@ -170,7 +179,7 @@ export default {
         writeSync(fd, `${line.repeat(left - 1)}${str}]}`)
         closeSync(fd)
         vals.json.push(
-          await timeOpens(Math.min(reps, 3), () => {
+          await timeOpens(size >= 256 * MiB ? 1 : 3, () => {
             const d = JSON.parse(readFileSync(path, 'utf8'))
             if (d.meta.n !== 1) throw new Error('meta mismatch')
             return () => {}
@@ -183,6 +192,8 @@ export default {
     }
     if (oursReason) res.skip('persist: open() + root.meta.n', oursReason)
     if (vals.persist.length === sizes.length) res.row('persist: open() + root.meta.n', 'ours', vals.persist)
+    if (vals.pager.length === sizes.length)
+      res.row('pager alone: openPager() (same file)', 'ours', vals.pager)
     res.row('lmdb: open() + get', 'peer', vals.lmdb)
     res.row('better-sqlite3: new Database() + WAL pragmas + SELECT', 'peer', vals.sqlite)
     res.row('classic-level: open() + get (replays its log)', 'peer', vals.level)

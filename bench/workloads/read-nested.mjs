@@ -23,6 +23,7 @@ export default {
         "SQLite: `SELECT json_extract(v, '$.meta.count')` (TEXT) and `b ->> '$.meta.count'` (JSONB); LevelDB: getSync + JSON.parse. " +
         'A JSON-file store (lowdb) keeps the parsed document in memory, so its read is the plain-object row.',
       columns: sizes.map((s) => ({ name: fmtBytes(s), unit: 'µs', x: s })),
+      summary: sizes.length - 1,
       plot: {
         type: 'line',
         title: 'Read one nested field vs value size',

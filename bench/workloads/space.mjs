@@ -38,6 +38,7 @@ export default {
         { name: 'after delete', unit: 'MiB' },
         { name: 'after compaction', unit: 'MiB' },
       ],
+      summary: 1,
       plot: { type: 'bar', column: 1, title: `Space after deleting ${fmtBytes(total)} (MiB, log)` },
     })
     const value = Buffer.alloc(valueSize)
