@@ -139,8 +139,8 @@ typedef struct pst_heap_meta {
   uint32_t hp_class_count;        /*   12 PST_HEAP_CLASS_COUNT */
   uint64_t hp_roots[PST_HEAP_ROOT_COUNT]; /* 16 user root slots (slot 0: @persist/objects) */
   uint64_t hp_partial[PST_HEAP_CLASS_COUNT]; /* 80 first slab page with a free block, per class */
-  uint64_t hp_bytes_live;         /*  400 bytes in live blocks (usable sizes) */
-  uint64_t hp_blocks_live;        /*  408 live blocks */
+  uint64_t hp_bytes_live;         /*  400 usable bytes of live LARGE blocks (small: the slabs' sl_live) */
+  uint64_t hp_blocks_live;        /*  408 live large blocks */
   uint64_t hp_slab_pages;         /*  416 pages held by slabs */
   uint64_t hp_large_pages;        /*  424 pages held by large blocks */
 } pst_heap_meta;
@@ -150,7 +150,7 @@ typedef struct pst_heap_meta {
 #define PST_SLAB_HEADER 128u
 #define PST_SLAB_MAX_BLOCKS 512u
 typedef struct pst_slab {
-  uint32_t sl_magic;      /*   0 PST_SLAB_MAGIC */
+  uint32_t sl_magic;      /*   0 PST_SLAB_MAGIC (0x424C5344 "DSLB": freed in the open transaction) */
   uint16_t sl_class;      /*   4 size class index */
   uint16_t sl_pages;      /*   6 pages in this slab */
   uint32_t sl_block_size; /*   8 bytes per block */
@@ -165,7 +165,7 @@ typedef struct pst_slab {
 /* A large block: a page run; the user's block starts PST_LARGE_HEADER bytes in. */
 #define PST_LARGE_HEADER 64u
 typedef struct pst_large {
-  uint32_t lg_magic;     /*  0 PST_LARGE_MAGIC */
+  uint32_t lg_magic;     /*  0 PST_LARGE_MAGIC (0x47524C44 "DLRG": freed in the open transaction) */
   uint32_t lg_flags;     /*  4 reserved */
   uint64_t lg_pages;     /*  8 pages in the run */
   uint64_t lg_size;      /* 16 usable bytes (pages*4096 - PST_LARGE_HEADER) */
