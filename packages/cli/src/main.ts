@@ -177,7 +177,7 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
             o.commit()
           } catch (e) {
             if (e instanceof EpipeError) return // the reader went away (dump | head): not an error
-            throw e
+            throw walkError(e, file)
           } finally {
             if (fd !== 1) closeSync(fd)
           }
@@ -266,7 +266,12 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
       }
       const progress = new Progress('compact', 0, 'entries')
       try {
-        const r = compact(abs, progress, g().lockTimeout)
+        let r: ReturnType<typeof compact>
+        try {
+          r = compact(abs, progress, g().lockTimeout)
+        } catch (e) {
+          throw walkError(e, file)
+        }
         progress.stop()
         io.stdout(
           `compacted ${file}: ${fmtBytes(r.before)} → ${fmtBytes(r.after)} (${r.entries} root entries)\n`,
@@ -319,6 +324,27 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
     })
 
   return program
+}
+
+/**
+ * A walk that met bytes it cannot follow (an offset outside the mapping, a bad tag) or
+ * nesting deeper than the JS stack: say what it means for the user.
+ */
+function walkError(e: unknown, file: string): unknown {
+  if (e instanceof RangeError && /call stack/i.test(e.message))
+    return new PersistError(
+      'PERSIST_UNSUPPORTED',
+      `the value is nested too deeply to walk (${e.message}); dump a deeper PATH instead, or raise the stack with node --stack-size`,
+    )
+  if (
+    (isPersistError(e, 'PERSIST_INVALID') && /outside the store/.test(e.message)) ||
+    e instanceof RangeError
+  )
+    return new PersistError(
+      'PERSIST_CORRUPT',
+      `${(e as Error).message} — the store looks damaged; run \`persist check ${file}\` (any output written so far is incomplete)`,
+    )
+  return e
 }
 
 export function fmtBytes(n: number): string {

@@ -82,6 +82,29 @@ describe('1.2 check on damaged files', () => {
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/) // one clear line, no stack trace
   })
 
+  it('dump and compact of a store with a wild offset fail with one line, never a crash, and compact leaves it as it was', () => {
+    const bad = join(dir, 'bad-offset.persist')
+    copyFileSync(store, bad)
+    const fd = openSync(bad, 'r+')
+    writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, facts.people + 32) // dc_entries of people → far outside the file
+    closeSync(fd)
+    const before = readFileSync(bad)
+    for (const args of [
+      ['dump', bad],
+      ['compact', bad],
+    ]) {
+      const r = cli(args)
+      expect(r.code, args[0]).toBe(3)
+      expect(r.stderr, args[0]).toMatch(
+        /^persist: .*the store looks damaged; run `persist check .*` .*\(PERSIST_CORRUPT\)\n$/,
+      )
+    }
+    // everything after page 0 (whose lock area every opener writes) is byte-identical
+    expect(readFileSync(bad).subarray(4096).equals(before.subarray(4096))).toBe(true)
+    expect(existsSync(`${bad}.compact-tmp`)).toBe(false)
+    expect(cli(['check', bad]).code).toBe(1)
+  })
+
   it('a file that is not a store: exit 2, one line with a code', () => {
     const junk = join(dir, 'junk.bin')
     writeFileSync(junk, Buffer.alloc(300_000, 7))
