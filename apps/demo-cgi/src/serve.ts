@@ -15,6 +15,7 @@ import { createServer } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { isPersistError, open } from './backend.js'
 import { type ClusterOptions, runWorker, startCluster } from './cluster.js'
 import { startGateway } from './gateway.js'
 import { findLighttpd, lighttpdVersion, startLighttpd } from './lighttpd.js'
@@ -94,6 +95,22 @@ function probePort(port: number): Promise<number> {
 
 let stopping = false
 
+/**
+ * Opens the store once before serving: creates and initialises a new file before
+ * concurrent requests or workers arrive, and turns a bad file (corrupt, newer format,
+ * not a store) into one clear startup error instead of a 500 on every request.
+ */
+function prepareStore(path: string): void {
+  try {
+    const s = open(path)
+    s.transaction(() => s.root)
+    s.close()
+  } catch (e) {
+    const code = isPersistError(e) ? ` (${e.code})` : ''
+    throw new Error(`cannot use the store ${path}${code}: ${(e as Error).message}`)
+  }
+}
+
 function portInUse(port: number): Error {
   return new Error(`port ${port} on ${HOST} is already in use: stop what uses it or pick another with --port`)
 }
@@ -127,11 +144,10 @@ async function main(): Promise<void> {
     storePath: store,
   }
   if (cluster.isWorker) return runWorker(clusterOptions)
+  prepareStore(store)
 
   const cgiDir = fileURLToPath(new URL('./cgi/', import.meta.url))
   const cgiEnv: Record<string, string> = { PERSIST_PATH: store, PATH: process.env.PATH ?? '/usr/bin:/bin' }
-  // INTERIM (until the persist facade lands): lets tests run the pages on a stand-in store.
-  if (process.env.PERSIST_DEMO_BACKEND) cgiEnv.PERSIST_DEMO_BACKEND = process.env.PERSIST_DEMO_BACKEND
 
   let mode = opts.mode
   const lighttpd = findLighttpd()

@@ -11,16 +11,10 @@ export const SERVE = join(APP_DIR, 'dist', 'serve.js')
 export const CGI_DIR = join(APP_DIR, 'dist', 'cgi')
 export const ARTIFACTS = join(APP_DIR, 'test-artifacts')
 
-/**
- * Environment for every demo process the tests start. INTERIM: while the persist
- * facade is not built, PERSIST_DEMO_BACKEND points the demo at the test stand-in.
- */
+/** Environment for every demo process the tests start: the given store, no inherited PORT. */
 export function demoEnv(storePath: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PERSIST_PATH: storePath }
   delete env.PORT
-  if (process.env.DEMO_TEST_STAND_IN === '1') {
-    env.PERSIST_DEMO_BACKEND = join(APP_DIR, 'test', 'fixtures', 'stand-in-persist.mjs')
-  }
   return env
 }
 
@@ -187,4 +181,11 @@ export function peopleRows(body: string): Row[] {
 
 export function form(fields: Record<string, string>): string {
   return new URLSearchParams(fields).toString()
+}
+
+/** Replies whose status is not `expected`, with the reasons their error page gives (for assertion messages). */
+export function failures(replies: Reply[], expected = 200): { status: number; reasons: string[] }[] {
+  return replies
+    .filter((r) => r.status !== expected)
+    .map((r) => ({ status: r.status, reasons: [...r.body.matchAll(/<li>([^<]*)<\/li>/g)].map((m) => m[1]) }))
 }
