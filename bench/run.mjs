@@ -94,7 +94,7 @@ function machineInfo() {
     cpu: `${cpus[0]?.model ?? 'unknown'} × ${cpus.length}`,
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     os: `${os.type()} ${os.release()} (${os.arch()})`,
-    tmpfs: `${os.tmpdir()} on ${fs}`,
+    'temp dir': `${os.tmpdir()} on ${fs}`,
     node: process.version,
   }
 }

@@ -17,6 +17,16 @@ export function findTxid(stats, depth = 0) {
   return undefined
 }
 
+/** The store's committed txid: from stats() when exposed, else the facade's internal reader. */
+export function txidOf(store) {
+  const t = findTxid(store.stats())
+  if (t !== undefined) return t
+  try {
+    if (typeof store.committedTxid === 'function') return Number(store.committedTxid())
+  } catch {}
+  return undefined
+}
+
 export async function ourCounterRows(ctx, res, { persist, pager, durability, opt, add }) {
   const tag = durability === 'full' ? " (durability 'full')" : ''
   if (!persist.open) {
@@ -38,7 +48,7 @@ export async function ourCounterRows(ctx, res, { persist, pager, durability, opt
         })
         const root = store.root
         // One JS turn per increment: the facade commits at the end of the turn.
-        const tx0 = findTxid(store.stats())
+        const tx0 = txidOf(store)
         let n = 0
         const m1 = await measureAuto(
           'persist turn',
@@ -49,7 +59,7 @@ export async function ourCounterRows(ctx, res, { persist, pager, durability, opt
           opt,
         )
         await new Promise((r) => setImmediate(r))
-        const tx1 = findTxid(store.stats())
+        const tx1 = txidOf(store)
         if (root.x !== n) throw new Error(`counter is ${root.x}, expected ${n}`)
         const commits = tx0 !== undefined && tx1 !== undefined ? tx1 - tx0 : undefined
         add(
