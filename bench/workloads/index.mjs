@@ -19,6 +19,11 @@ export const workloads = [
   { id: 'read-nested', groups: ['objects', 'persist'], title: 'Read one nested field' },
   { id: 'iterate-dict', groups: ['objects', 'persist'], title: 'Iterate a 100,000-entry dict' },
   { id: 'multiprocess', groups: ['persist', 'pager'], title: '2 and 4 processes incrementing one counter' },
+  {
+    id: 'multiprocess-full',
+    groups: ['persist', 'pager'],
+    title: '4 processes committing durably (group commit)',
+  },
   { id: 'open-time', groups: ['pager', 'persist'], title: 'Open time vs store size, 1 MiB → 4 GiB' },
   {
     id: 'foo-foobar',
