@@ -227,6 +227,8 @@ export async function pool(n, more, worker) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+/** A timer that does not keep the process alive (for timeouts raced against work). */
+export const deadlineAfter = (ms, value) => new Promise((r) => setTimeout(() => r(value), ms).unref())
 
 /** A one-line request/response client over a long-lived child's stdin/stdout (JSON lines). */
 export class JsonChild {
