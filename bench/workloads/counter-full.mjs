@@ -1,11 +1,13 @@
 // Workload 1b: the counter with power-loss durability: a commit that returned
 // survives an OS crash. Peers: lmdb default (sync), SQLite WAL synchronous=FULL,
 // LevelDB put({ sync: true }), a JSON file rewritten atomically with fsync.
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { measureAuto } from '../lib/measure.mjs'
 import { loadPager, loadPersist } from '../lib/ours.mjs'
 import { jsonFile, openLevel, openLmdb, openSqlite } from '../lib/peers.mjs'
 import { Result } from '../lib/result.mjs'
+import { straceAvailable, syncCallsPerCommit } from '../lib/syscalls.mjs'
 import { ourCounterRows } from './counter-ours.mjs'
 
 export default {
@@ -23,10 +25,32 @@ export default {
       columns: [
         { name: 'per increment', unit: 'µs' },
         { name: '10,000 increments', unit: 'ms', ratio: false },
+        { name: 'fsync-class calls per commit', ratio: false },
       ],
       plot: { type: 'bar', column: 0, title: 'Durable committed increment (µs, log scale)' },
     })
-    const add = (name, kind, m, note) => res.row(name, kind, [m.us, m.us * 10], note)
+    // fsync/fdatasync/msync/sync_file_range per commit, counted with strace in a child.
+    const fixture = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/fsync-child.mjs')
+    const syncs = (impl) => {
+      try {
+        return syncCallsPerCommit(fixture, impl, ctx.quick ? 5 : 50, ctx.tmp)
+      } catch (e) {
+        ctx.log(`strace ${impl}:`, String(e?.message ?? e))
+        return null
+      }
+    }
+    const implOf = (name) =>
+      /^persist/.test(name)
+        ? 'persist'
+        : /^lmdb/.test(name)
+          ? 'lmdb'
+          : /sqlite/.test(name)
+            ? 'sqlite'
+            : /level/.test(name)
+              ? 'level'
+              : 'json'
+    const add = (name, kind, m, note) => res.row(name, kind, [m.us, m.us * 10, syncs(implOf(name))], note)
+    if (!straceAvailable()) res.note('fsync-class calls per commit: not measured (strace is not installed)')
 
     const persist = await loadPersist()
     const pager = await loadPager()
