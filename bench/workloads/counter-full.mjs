@@ -40,7 +40,7 @@ export default {
       }
     }
     const implOf = (name) =>
-      /^persist/.test(name)
+      /^(persist|pager)/.test(name)
         ? 'persist'
         : /^lmdb/.test(name)
           ? 'lmdb'
