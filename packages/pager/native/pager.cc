@@ -34,6 +34,9 @@
 //  I11 The line set and the fresh set only ever suppress journaling of bytes whose
 //      undo image is already in the journal after the latest savepoint, or that are
 //      fresh; clearing them is always safe (re-journaling is harmless, I5).
+//  I12 Journaling can allocate a journal chunk (free pages). Code that journals the
+//      map bits of free pages it is about to allocate re-checks them afterwards, and
+//      growth journals the header before reading hd_page_count.
 #include "pager.h"
 
 #include <errno.h>
@@ -503,12 +506,21 @@ struct Pager::Impl {
     if (runn) append_entry(run0 * kLine, runn * kLine);
   }
 
-  // Marks [page, page+n) allocated (first page a run start) or free; journaled.
-  void mark(uint64_t page, uint64_t n, bool alloc) {
+  // Journals the page-map bytes of [page, page+n) (both bitmaps). May allocate a
+  // journal chunk, i.e. take free pages: callers that are about to mark free pages
+  // allocated must re-check them afterwards (I12).
+  void journal_map(uint64_t page, uint64_t n) {
     uint8_t* a0 = map_alloc_byte(page);
     uint8_t* a1 = map_alloc_byte(page + n - 1);
     journal_lines(uint64_t(a0 - base), uint64_t(a1 - a0) + 1);
-    journal_lines(uint64_t(map_start_byte(page) - base), 1);
+    // Start bits inside the range are already clear in a consistent map, but journal
+    // them all so even a damaged map is restored exactly (I3).
+    journal_lines(uint64_t(map_start_byte(page) - base), uint64_t(a1 - a0) + 1);
+  }
+
+  // Sets the bits of [page, page+n): allocated (first page a run start) or free.
+  // The bytes must have been journaled (journal_map) first.
+  void apply_mark(uint64_t page, uint64_t n, bool alloc) {
     uint64_t p = page, end = page + n;
     while (p < end) {
       if ((p & 7) == 0 && p + 8 <= end) {
@@ -523,6 +535,13 @@ struct Pager::Impl {
       ++p;
     }
     set_bit(map_start_byte(page), page, alloc);
+  }
+
+  // Marks an allocated run free (journaled). Safe against journal growth: the run
+  // is still allocated while its bytes are journaled, so a new chunk cannot land in it.
+  void mark_free(uint64_t page, uint64_t n) {
+    journal_map(page, n);
+    apply_mark(page, n, false);
   }
 
   // ---- growth -----------------------------------------------------------------
@@ -557,7 +576,11 @@ struct Pager::Impl {
 
   // Grows the store to at least new_count pages (I1, I2). Journals the header.
   void grow_to(uint64_t new_count) {
+    // Journal the header before reading anything: journaling may itself allocate a
+    // journal chunk (and grow), which must not be overwritten below (I12).
+    journal_header();
     uint64_t old = page_count();
+    if (new_count <= old) return;
     // A new 1 GiB range needs its map chunk at its first page (format).
     for (uint64_t k = (old + PST_MAP_SPAN - 1) / PST_MAP_SPAN; k * PST_MAP_SPAN < new_count; ++k)
       new_count = std::max<uint64_t>(new_count, k * PST_MAP_SPAN + PST_MAP_CHUNK_PAGES);
@@ -575,7 +598,6 @@ struct Pager::Impl {
       if (e != 0) fail(Code::IO, "cannot grow " + path + ": " + errno_text(e));
     }
     if (need > mapped) map_to(need);
-    journal_header();
     uint64_t chunk_pages = 0;
     for (uint64_t p = old; p < new_count;) {
       uint64_t k = p / PST_MAP_SPAN;
@@ -624,12 +646,17 @@ struct Pager::Impl {
     if (n > PST_MAP_SPAN - PST_MAP_CHUNK_PAGES)
       fail(Code::TOO_BIG, "allocPages: " + std::to_string(n) + " pages is more than one run can hold (" +
                               std::to_string(PST_MAP_SPAN - PST_MAP_CHUNK_PAGES) + " pages)");
+    journal_header();
     for (;;) {
       uint64_t trail = 0;
+      size_t chunks = jchunks.size();
       uint64_t p = find_free(n, &trail);
       if (p != kNone) {
-        journal_header();
-        mark(p, n, true);
+        journal_map(p, n);
+        // I12: journaling may have taken a new journal chunk out of these very
+        // pages; then search again (the entries written so far stay valid).
+        if (jchunks.size() != chunks) continue;
+        apply_mark(p, n, true);
         pst_header* h = hdr();
         h->hd_free_pages -= n;
         if (h->hd_free_hint == p) h->hd_free_hint = p + n;
@@ -707,7 +734,7 @@ struct Pager::Impl {
     for (uint64_t p : deferred) {
       uint64_t n = run_len_from(p);
       journal_header();
-      mark(p, n, false);
+      mark_free(p, n);
       hdr()->hd_free_pages += n;
       if (p < hdr()->hd_free_hint) hdr()->hd_free_hint = p;
     }
@@ -732,7 +759,7 @@ struct Pager::Impl {
     jchunks.resize(4);
     for (uint64_t p : drop) {
       journal_header();
-      mark(p, PST_JOURNAL_CHUNK_PAGES, false);
+      mark_free(p, PST_JOURNAL_CHUNK_PAGES);
       hdr()->hd_free_pages += PST_JOURNAL_CHUNK_PAGES;
       if (p < hdr()->hd_free_hint) hdr()->hd_free_hint = p;
     }
@@ -1175,13 +1202,13 @@ bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
     if (k > 0 && k * PST_MAP_SPAN >= from) return false;
   for (uint64_t p = from; p < std::min(to, count); ++p)
     if (m.is_alloc(p)) return false;
-  if (to > count) m.grow_to(m.growth_target(count, to - count));
   m.journal_header();
-  // Mark the added pages allocated, not run starts.
-  uint8_t* a0 = m.map_alloc_byte(from);
-  uint8_t* a1 = m.map_alloc_byte(to - 1);
-  m.journal_lines(uint64_t(a0 - m.base), uint64_t(a1 - a0) + 1);
-  m.journal_lines(uint64_t(m.map_start_byte(from) - m.base), uint64_t(m.map_start_byte(to - 1) - m.map_start_byte(from)) + 1);
+  if (to > count) m.grow_to(m.growth_target(count, to - count));
+  // Mark the added pages allocated, not run starts. Journaling may take a journal
+  // chunk out of free pages (I12): re-check the range afterwards.
+  m.journal_map(from, to - from);
+  for (uint64_t p = from; p < to; ++p)
+    if (m.is_alloc(p)) return false;  // taken by the journal; the extra undo images are harmless
   for (uint64_t p = from; p < to; ++p) {
     Impl::set_bit(m.map_alloc_byte(p), p, true);
     Impl::set_bit(m.map_start_byte(p), p, false);
