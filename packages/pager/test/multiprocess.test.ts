@@ -55,6 +55,43 @@ describe('4. multi-process', () => {
     p.close()
   })
 
+  it('4.4 a reader in another process never sees half of a transaction', async () => {
+    const f = join(dir, 'isolation.persist')
+    const p = openPager(f)
+    p.transaction(() => {
+      p.setSlot(1, p.allocPages(1))
+      p.setSlot(2, p.allocPages(1))
+    })
+    const a = p.slot(1) * PAGE_SIZE
+    const b = p.slot(2) * PAGE_SIZE + 2048
+    const child = run('pairwriter.mjs', [f, '3000'])
+    let finished = false
+    child.then(() => (finished = true))
+    let reads = 0
+    let torn = 0
+    const seen = new Set<number>()
+    while (!finished) {
+      for (let i = 0; i < 200; i++) {
+        p.begin()
+        const x = p.mem.u64(a)
+        const y = p.mem.u64(b)
+        p.commit()
+        reads++
+        if (x !== y) torn++
+        seen.add(x)
+      }
+      await new Promise((r) => setImmediate(r))
+    }
+    await child
+    expect(torn).toBe(0)
+    expect(reads).toBeGreaterThan(100)
+    expect(seen.size).toBeGreaterThan(3) // the reads really interleaved with the writer
+    p.begin()
+    expect(p.mem.u64(a)).toBe(3000)
+    p.commit()
+    p.close()
+  })
+
   it('4.3 lock-holder death x200: the next locker proceeds within 1 s and sees the last commit', async () => {
     const f = join(dir, 'holder.persist')
     const p = counterStore(f)
