@@ -1,11 +1,12 @@
 // 3. The built-in RFC 3875 gateway (used when lighttpd is absent) and the CGI programs run by hand.
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { cpSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  APP_DIR,
   CGI_DIR,
   type Demo,
   demoEnv,
@@ -157,6 +158,29 @@ describe('3. CGI programs and the built-in gateway', () => {
       expect(page.code).toBe(0)
       expect(page.out).toMatch(/^Status: 500 Internal Server Error\r\n/)
       expect(page.out).toMatch(/The store reported PERSIST_[A-Z_]+: /)
+    } finally {
+      own.cleanup()
+    }
+  })
+
+  it('3.8 when the persist packages cannot be loaded, a CGI program still answers a 500 that says so', () => {
+    const own = tempStore()
+    try {
+      // The built app copied where @persist/persist cannot be resolved.
+      cpSync(join(APP_DIR, 'dist'), join(own.dir, 'dist'), { recursive: true })
+      writeFileSync(join(own.dir, 'package.json'), '{"type":"module"}')
+      const r = spawnSync(join(own.dir, 'dist', 'cgi', 'counter.js'), [], {
+        env: { ...demoEnv(own.path), REQUEST_METHOD: 'GET' },
+        encoding: 'utf8',
+      })
+      expect(r.status).toBe(0)
+      expect(r.stdout).toMatch(
+        /^Status: 500 Internal Server Error\r\nContent-Type: text\/plain; charset=utf-8\r\n\r\n/,
+      )
+      expect(r.stdout).toContain(
+        "The demo could not load the persist packages: Cannot find package '@persist/persist'",
+      )
+      expect(r.stderr).toContain('demo-cgi: cannot load the demo')
     } finally {
       own.cleanup()
     }

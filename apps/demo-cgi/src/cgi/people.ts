@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // CGI program: the people page (list, add, birthday). Run by the web server once per request.
-import { peoplePage } from '../pages.js'
-import { runCgi } from './run.js'
+import { cgiMain } from './main.js'
 
-await runCgi(peoplePage)
+await cgiMain('/people')
