@@ -198,6 +198,30 @@ async function checkPackage({ pkg }, tarball, versions, installScripts) {
   }
 }
 
+/**
+ * JSON.stringify(v, null, 2), except that an array fitting on its line (110 columns)
+ * is written on one line: the layout `biome format` gives, so `biome check .` stays
+ * clean while dist-packages/ holds a report.
+ */
+function toJson(v, indent = '', lead = 0) {
+  if (Array.isArray(v)) {
+    const flat = `[${v.map((x) => JSON.stringify(x)).join(', ')}]`
+    if (v.every((x) => typeof x !== 'object' || x === null) && lead + flat.length <= 110) return flat
+    if (v.length === 0) return '[]'
+    const inner = `${indent}  `
+    return `[\n${v.map((x) => inner + toJson(x, inner, inner.length)).join(',\n')}\n${indent}]`
+  }
+  if (v && typeof v === 'object') {
+    const inner = `${indent}  `
+    const keys = Object.entries(v).map(([k, x]) => {
+      const head = `${inner}${JSON.stringify(k)}: `
+      return head + toJson(x, inner, head.length)
+    })
+    return keys.length === 0 ? '{}' : `{\n${keys.join(',\n')}\n${indent}}`
+  }
+  return JSON.stringify(v)
+}
+
 async function main() {
   const pkgs = publicPackages()
   const versions = new Map(pkgs.map(({ pkg }) => [pkg.name, pkg.version]))
@@ -261,7 +285,7 @@ async function main() {
     for (const w of r.warnings) console.log(`warning: ${r.name}: ${w}`)
     for (const p of r.problems) console.error(`error: ${r.name}: ${p}`)
   }
-  writeFileSync(join(outDir, 'pack-report.json'), `${JSON.stringify({ tag, packages: results }, null, 2)}\n`)
+  writeFileSync(join(outDir, 'pack-report.json'), `${toJson({ tag, packages: results })}\n`)
   if (results.some((r) => r.problems.length > 0)) process.exit(1)
 }
 
