@@ -177,8 +177,8 @@ describe('3. CGI programs and the built-in gateway', () => {
       expect(r.stdout).toMatch(
         /^Status: 500 Internal Server Error\r\nContent-Type: text\/plain; charset=utf-8\r\n\r\n/,
       )
-      expect(r.stdout).toContain(
-        "The demo could not load the persist packages: Cannot find package '@persist/persist'",
+      expect(r.stdout).toMatch(
+        /The demo could not load the persist packages: Cannot find package '@persist\/(persist|pbase)'/,
       )
       expect(r.stderr).toContain('demo-cgi: cannot load the demo')
     } finally {
