@@ -5,7 +5,7 @@
 // each for a bounded time on 127.0.0.1 only, on a fresh store. Prints requests/s and
 // checks that the final visitor count equals start + the successful responses.
 //
-//   node bench/load.mjs [--duration 5] [--modes lighttpd,cluster] [--workers 2]
+//   node bench/load.mjs [--duration 5] [--drain 5] [--modes lighttpd,cluster] [--workers 2]
 //                       [--cgi-connections 16] [--cluster-connections 32]
 // Needs `pnpm build` first, and wrk + lighttpd (apt-get install wrk lighttpd).
 import { spawn, spawnSync } from 'node:child_process'
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util'
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
+    drain: { type: 'string', default: '5' },
     modes: { type: 'string', default: 'lighttpd,cluster' },
     workers: { type: 'string', default: '2' },
     'cgi-connections': { type: 'string', default: '16' },
@@ -26,6 +27,9 @@ const { values } = parseArgs({
   },
 })
 const duration = Number(values.duration)
+// Seconds of index-page requests after the counter phase: longer than any counter request takes.
+const drain = Number(values.drain)
+if (!(drain >= 1 && drain <= 600)) throw new RangeError('--drain must be 1..600 seconds')
 if (!(duration > 0 && duration <= 600)) throw new RangeError('--duration must be 1..600 seconds')
 const SERVE = fileURLToPath(new URL('../dist/serve.js', import.meta.url))
 const LUA = fileURLToPath(new URL('./count.lua', import.meta.url))
