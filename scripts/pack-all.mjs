@@ -17,16 +17,18 @@
 //
 // Run it after `pnpm build` and `node scripts/prebuild.mjs`: `pnpm release:pack` does
 // all three. Exit code 1 when any check fails (each problem is printed).
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import { publint } from 'publint'
 import { formatMessage } from 'publint/utils'
 import { tag } from './prebuild.mjs'
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)))
+const execFileAsync = promisify(execFile)
 const outArg = process.argv.indexOf('--out')
 const outDir = resolve(outArg > 0 ? process.argv[outArg + 1] : join(repo, 'dist-packages'))
 
@@ -231,24 +233,32 @@ async function main() {
   const results = []
   const installScripts = new Map()
   for (const p of pkgs) {
-    for (const d of ['dist']) {
-      if (!existsSync(join(p.dir, d))) {
-        console.error(`pack-all: ${relative(repo, p.dir)}/${d} is missing: run \`pnpm build\` first`)
-        process.exit(1)
-      }
-    }
-    const tarball = join(outDir, `${p.pkg.name.replace(/^@/, '').replace('/', '-')}-${p.pkg.version}.tgz`)
-    execFileSync('pnpm', ['pack', '--pack-destination', outDir], {
-      cwd: p.dir,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, npm_config_update_notifier: 'false' },
-    })
-    if (!existsSync(tarball)) {
-      console.error(`pack-all: pnpm pack did not write ${tarball}`)
+    if (!existsSync(join(p.dir, 'dist'))) {
+      console.error(`pack-all: ${relative(repo, p.dir)}/dist is missing: run \`pnpm build\` first`)
       process.exit(1)
     }
-    results.push(await checkPackage(p, tarball, versions, installScripts))
   }
+  // pnpm pack in parallel (each is mostly process start-up), checks in package order
+  const packed = await Promise.all(
+    pkgs.map(async (p) => {
+      const tarball = join(outDir, `${p.pkg.name.replace(/^@/, '').replace('/', '-')}-${p.pkg.version}.tgz`)
+      try {
+        await execFileAsync('pnpm', ['pack', '--pack-destination', outDir], {
+          cwd: p.dir,
+          env: { ...process.env, npm_config_update_notifier: 'false' },
+        })
+      } catch (e) {
+        console.error(`pack-all: pnpm pack failed in ${relative(repo, p.dir)}:\n${e.stderr ?? e.message}`)
+        process.exit(1)
+      }
+      if (!existsSync(tarball)) {
+        console.error(`pack-all: pnpm pack did not write ${tarball}`)
+        process.exit(1)
+      }
+      return { p, tarball }
+    }),
+  )
+  for (const { p, tarball } of packed) results.push(await checkPackage(p, tarball, versions, installScripts))
   const scripts = [...new Set(installScripts.values())]
   if (scripts.length > 1) {
     for (const r of results)
