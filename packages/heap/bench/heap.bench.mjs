@@ -5,8 +5,10 @@
 //     sequences, plus the fragmentation workload;
 //  2. measures the same alloc+free pairs from JS, per call through the addon
 //     (inside one transaction per 256 pairs, and each call in its own transaction).
+//  3. with --peers: also runs the repo benchmark's heap workloads (bench/run.mjs --only
+//     heap, side by side with the peers; its report is docs/benchmarks.md).
 // Speed figures come from here (and the repo's bench/), never from tests.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -38,17 +40,19 @@ const rows = []
 for (const size of [16, 256, 4096, 65536]) {
   const m = size > 32768 ? n / 10 : n
   h.free(h.alloc(size))
-  let t0 = process.hrtime.bigint()
+  // process CPU time (µs), like the native part: stable on a shared machine
+  const cpu = (c) => (c.user + c.system) * 1000
+  let t0 = process.cpuUsage()
   for (let i = 0; i < m; i += 256) {
     h.transaction(() => {
       for (let j = 0; j < 256; j++) h.free(h.alloc(size))
     })
   }
-  const inTxn = Number(process.hrtime.bigint() - t0) / m
+  const inTxn = cpu(process.cpuUsage(t0)) / m
   const k = Math.floor(m / 10)
-  t0 = process.hrtime.bigint()
+  t0 = process.cpuUsage()
   for (let i = 0; i < k; i++) h.free(h.alloc(size))
-  const own = Number(process.hrtime.bigint() - t0) / k / 2
+  const own = cpu(process.cpuUsage(t0)) / k / 2
   rows.push({ size, inTxn, own })
 }
 h.close()
@@ -61,3 +65,10 @@ for (const r of rows)
     `${String(r.size).padEnd(10)}${r.inTxn.toFixed(1).padStart(10)}${r.own.toFixed(1).padStart(10)}\n`,
   )
 rmSync(dir, { recursive: true, force: true })
+
+if (process.argv.includes('--peers')) {
+  const run = fileURLToPath(new URL('../../../bench/run.mjs', import.meta.url))
+  const rest = process.argv.slice(2).filter((a) => a !== '--peers')
+  const r = spawnSync(process.execPath, [run, '--only', 'heap', ...rest], { stdio: 'inherit' })
+  process.exitCode = r.status ?? 1
+}

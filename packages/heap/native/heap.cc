@@ -301,7 +301,10 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
   if (zero) {
     uint64_t usable = size <= PST_HEAP_MAX_SMALL ? kClasses[size_class(size)].size
                                                  : (large_pages_for(size) << PST_PAGE_SHIFT) - PST_LARGE_HEADER;
-    pager_.will_write(off, usable);  // the block may have been live when the transaction began
+    // A slab block may have been live when the transaction began: journal it. A large
+    // block is a run alloc_pages just handed out, fresh in this transaction (the pager
+    // releases freed pages only at commit), so its old bytes never need restoring.
+    if (size <= PST_HEAP_MAX_SMALL) pager_.will_write(off, usable);
     std::memset(base_ + off, 0, usable);
   }
   return off;
@@ -559,7 +562,7 @@ uint64_t Heap::realloc(uint64_t off, uint64_t size) {
   }
   uint64_t fresh = alloc(size, false);
   uint64_t n = size < b.usable ? size : b.usable;
-  pager_.will_write(fresh, n);  // the new block may have been live when the transaction began
+  if (size <= PST_HEAP_MAX_SMALL) pager_.will_write(fresh, n);  // as in alloc(zero): large runs are fresh
   std::memcpy(base_ + fresh, base_ + off, n);
   free_located(locate(off, "realloc"));  // re-locate: alloc may have changed list links, not the block
   return fresh;
