@@ -92,8 +92,14 @@ export function buildProgram(io: Io = defaultIo): Command {
       'how long to wait for the store lock held by another process',
       intOption('--lock-timeout', 0, 3_600_000),
     )
-    .showHelpAfterError('(run persist --help, or persist <command> --help)')
-    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+      // commander's usage errors ("error: missing required argument 'file'") in the
+      // CLI's one-line form
+      outputError: (s, write) =>
+        write(`persist: ${s.replace(/^error: /, '').trim()}; see \`persist --help\` (PERSIST_INVALID)\n`),
+    })
     .exitOverride()
     .addHelpText(
       'after',

@@ -284,10 +284,20 @@ describe('1.5 gc, help and usage', () => {
     expect(top.stdout).toMatch(/Exit codes: 0 success · 1 check found problems · 2 usage error/)
   })
 
-  it('unknown command and missing argument: exit 2', () => {
-    expect(cli(['frobnicate']).code).toBe(2)
+  it('unknown command, unknown option, missing argument: exit 2 with one line', () => {
+    const u = cli(['frobnicate'])
+    expect(u.code).toBe(2)
+    expect(u.stderr).toBe("persist: unknown command 'frobnicate'; see `persist --help` (PERSIST_INVALID)\n")
     const r = cli(['dump'])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/missing required argument 'file'/)
+    expect(r.stderr).toBe(
+      "persist: missing required argument 'file'; see `persist --help` (PERSIST_INVALID)\n",
+    )
+    const o = cli(['stats', '--frob', 'x.persist'])
+    expect(o.code).toBe(2)
+    expect(o.stderr).toMatch(/^persist: unknown option '--frob'.*\(PERSIST_INVALID\)\n$/)
+    const n = cli(['dump', '--indent', 'x', 'x.persist'])
+    expect(n.code).toBe(2)
+    expect(n.stderr).toBe('persist: --indent must be an integer from 0 to 10, not "x" (PERSIST_INVALID)\n')
   })
 })
