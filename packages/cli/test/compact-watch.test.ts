@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { cli, cliSpawn, FIXTURES, fixture, tmpDir, waitFor } from './helpers.js'
+import { CLI, cli, cliSpawn, FIXTURES, fixture, tmpDir, waitFor } from './helpers.js'
 
 const { dir, cleanup } = tmpDir('compact')
 afterAll(cleanup)
@@ -61,6 +61,28 @@ describe('3 compact', () => {
       await new Promise((r) => holder.on('close', r))
     }
     expect(cli(['compact', store]).code).toBe(0) // once it is gone, compact proceeds
+  })
+})
+
+describe('3 compact, killed', () => {
+  it('3.4 kill -9 in the middle of a compact leaves the original intact; the next compact cleans up', async () => {
+    const store = join(dir, 'k.persist')
+    fixture('make-store.mjs', [store, 'bulk', '3000', '4']) // 3000 keys × 4 KiB: a copy that takes a while
+    const before = cli(['dump', '--ndjson', store]).stdout
+    const size = statSync(store).size
+    const tmp = `${store}.compact-tmp`
+    const child = spawn(process.execPath, [CLI, 'compact', store], { stdio: 'ignore' })
+    await waitFor(() => existsSync(tmp) && statSync(tmp).size > 2_000_000, 60_000, 'the copy to be under way')
+    child.kill('SIGKILL')
+    await new Promise((r) => child.on('close', r))
+    expect(statSync(store).size).toBe(size)
+    expect(cli(['check', store]).code).toBe(0) // the dead compact held the lock: recovery is clean
+    expect(cli(['dump', '--ndjson', store]).stdout).toBe(before)
+    expect(existsSync(tmp)).toBe(true) // left behind by the kill…
+    const r = cli(['compact', store])
+    expect(r.code).toBe(0)
+    expect(existsSync(tmp)).toBe(false) // …and removed by the next compact
+    expect(cli(['dump', '--ndjson', store]).stdout).toBe(before)
   })
 })
 
