@@ -41,11 +41,11 @@ describe('2. CGI under lighttpd', () => {
     expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => start + 1 + i))
     expect(visitorNumber((await http(`${demo.url}/counter`)).body)).toBe(start + 201)
     expect(existsSync(store.path)).toBe(true)
-  })
+  }, 180_000) // generous: one node process per request on a busy 2-core machine
 
   it('2.3 people flow: add, list, birthday, bad input → 400 with reason, escaping', async () => {
     await checkPeopleFlow(demo)
-  })
+  }, 180_000)
 
   it('2.4 stops cleanly on SIGTERM: lighttpd exits and its generated config dir is removed', async () => {
     const conf = /lighttpd config: (\S+)/.exec(demo.output())?.[1]

@@ -98,11 +98,11 @@ describe('3. CGI programs and the built-in gateway', () => {
     expect(failures(replies), demo.output()).toEqual([])
     expect(new Set(replies.map((r) => visitorNumber(r.body))).size).toBe(50)
     expect(visitorNumber((await http(`${demo.url}/counter`)).body)).toBe(start + 51)
-  })
+  }, 180_000)
 
   it('3.4 gateway: the people flow (request bodies, Status → HTTP status, Location)', async () => {
     await checkPeopleFlow(demo)
-  })
+  }, 180_000)
 
   it('3.5 gateway: 404 for unknown paths, 405 with Allow, 413 for huge bodies', async () => {
     const nf = await http(`${demo.url}/nope`)

@@ -23,7 +23,7 @@ describe('4. cluster mode, 2 workers', () => {
     const seen = replies.map((r) => visitorNumber(r.body)).sort((a, b) => a - b)
     expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => start + 1 + i))
     expect(visitorNumber((await http(`${demo.url}/counter`)).body)).toBe(start + 1001)
-  })
+  }, 180_000)
 
   it('4.2 the people flow', async () => {
     await checkPeopleFlow(demo)
@@ -49,5 +49,5 @@ describe('4b. cluster mode and CGI share one store file', () => {
       await b.stop()
       store.cleanup()
     }
-  })
+  }, 180_000)
 })
