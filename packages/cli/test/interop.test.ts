@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { hashKey } from '@persist/objects'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FIXTURES, fixture, REPO, tmpDir, waitFor } from './helpers.js'
+import { CLI, FIXTURES, fixture, REPO, tmpDir, waitFor } from './helpers.js'
 
 const { dir, cleanup } = tmpDir('interop')
 const exe = join(dir, 'read_store')
@@ -134,6 +134,64 @@ describe('5.1 docs/examples/read_store.c', () => {
       expect(js.txid).toBe(facts.txid)
       expect(js.visits).toBe(42) // the killed transaction's write is gone
       expect(js.problems).toEqual([])
+    } finally {
+      holder.kill('SIGKILL')
+      await new Promise((r) => holder.on('close', r))
+    }
+  })
+})
+
+describe('5.3 docs/examples/read_store.py (FORMAT.md "Objects" decoded from Python)', () => {
+  function readPy(file: string): { value: unknown; stderr: string } {
+    const r = spawnSync('python3', [join(REPO, 'docs/examples/read_store.py'), file], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`read_store.py exited ${r.status}: ${r.stderr}`)
+    return { value: JSON.parse(r.stdout), stderr: r.stderr }
+  }
+  function dumpJs(file: string): unknown {
+    const r = spawnSync(process.execPath, [CLI, 'dump', file], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(r.stderr)
+    return JSON.parse(r.stdout)
+  }
+
+  it('alone (exclusive open lock): prints the same graph as persist dump — shared record, cycle, class, tombstone, UTF-16', () => {
+    const store = join(dir, 'py1.persist')
+    fixture('make-store.mjs', [store, 'interop'])
+    const py = readPy(store).value as Record<string, unknown>
+    expect(py).toEqual(dumpJs(store))
+    expect(py.lead).toEqual({ $persist: 'ref', path: '$.people.joe' })
+    expect(py.loop).toEqual({ n: 1, self: { $persist: 'ref', path: '$.loop' } })
+  })
+
+  it('next to an open writer (shared open lock + lk_mutex through ctypes), and after that writer is killed mid-transaction', async () => {
+    const store = join(dir, 'py2.persist')
+    const facts = fixture('make-store.mjs', [store, 'interop'])
+    const expected = dumpJs(store)
+    const holder = spawn(process.execPath, [join(FIXTURES, 'hold-open.mjs'), store], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    try {
+      let held = ''
+      holder.stdout.on('data', (d) => {
+        held += d
+      })
+      await waitFor(() => held.includes('open'), 10_000, 'holder')
+      const victim = spawn(process.execPath, [join(FIXTURES, 'die-in-txn.mjs'), store], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      let inTxn = ''
+      victim.stdout.on('data', (d) => {
+        inTxn += d
+      })
+      await waitFor(() => inTxn.includes('in txn'), 10_000, 'victim')
+      victim.kill('SIGKILL')
+      await new Promise((r) => victim.on('close', r))
+      expect(rawJournalEntries(store)).toBeGreaterThan(0)
+      const py = readPy(store) // EOWNERDEAD → rollback in Python → pthread_mutex_consistent
+      expect(py.value).toEqual(expected)
+      expect(py.stderr).toBe(`txid ${facts.txid}\n`)
+      expect(rawJournalEntries(store)).toBe(0)
+      expect(pagerFacts(store).problems).toEqual([])
+      expect(readPy(store).value).toEqual(expected) // the mutex is usable again
     } finally {
       holder.kill('SIGKILL')
       await new Promise((r) => holder.on('close', r))
