@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { format, hashKey, type Objects } from '@persist/objects'
+import { format, hashKey, Objects } from '@persist/objects'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freshPath, off, open, tempDir, tx, valueSlotOf } from './helpers.js'
 
@@ -244,5 +244,23 @@ describe('6. store-level errors', () => {
       l: [1, 'two', 3.5],
     })
     expect(o.check()).toEqual([])
+  })
+  it('6.3 a read-only open reads, checks and refuses writes with PERSIST_READONLY', () => {
+    tx(o, () => o.dictSet(o.rootOff, 'ro', { b: [1] }))
+    const r = Objects.open(path, { readonly: true })
+    try {
+      r.begin()
+      expect(r.toJS(r.dictGet(r.rootOff, 'ro'))).toEqual({ b: [1] })
+      expect(() => r.dictSet(r.rootOff, 'ro', 2)).toThrow(
+        expect.objectContaining({ code: 'PERSIST_READONLY' }),
+      )
+      expect(() => r.dictSet(r.rootOff, 'new key', 2)).toThrow(
+        expect.objectContaining({ code: 'PERSIST_READONLY' }),
+      )
+      r.abort()
+      expect(r.check()).toEqual([])
+    } finally {
+      r.close()
+    }
   })
 })
