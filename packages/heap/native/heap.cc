@@ -218,6 +218,10 @@ uint32_t Heap::class_size(unsigned c) { return kClasses[c].size; }
 uint32_t Heap::class_pages(unsigned c) { return kClasses[c].pages; }
 uint32_t Heap::class_capacity(unsigned c) { return kClasses[c].capacity; }
 
+namespace {
+std::vector<uint64_t> journal_chunks(const Pager& p, uint64_t limit);
+}  // namespace
+
 // ---- located blocks --------------------------------------------------------
 
 struct Heap::Located {
@@ -441,6 +445,8 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   }
   if (magic == kSlabDeadMagic || magic == kLargeDeadMagic)
     throw fail("double free, or never allocated: the block's pages were freed earlier in this transaction");
+  for (uint64_t j : journal_chunks(pager_, lim))  // error path only: name the pager's journal
+    if (start == j) throw fail("not the start of a live block (page " + std::to_string(page) + " belongs to the pager)");
   throw fail("not the start of a live block (page " + std::to_string(page) + " is not heap memory)");
 }
 

@@ -198,6 +198,14 @@ export function verify(file, lastReported) {
         problems.push(`stats.bytesLive ${st.bytesLive} != sum of usable sizes ${bytes}`)
       if (st.blocksLive !== expected.size)
         problems.push(`stats.blocksLive ${st.blocksLive} != ${expected.size}`)
+      // every page: pager-owned (header, map chunks, journal chunks) + heap + free
+      const ps = h.pager.stats()
+      const mapChunks = Math.ceil(ps.pageCount / 262144)
+      const pagerPages = 1 + 16 * mapChunks + 16 * ps.journalChunks
+      if (st.heapPages + st.freePages + pagerPages !== ps.pageCount)
+        problems.push(
+          `pages: heap ${st.heapPages} + free ${st.freePages} + pager ${pagerPages} != ${ps.pageCount}`,
+        )
     })
     return { problems, recovered: interrupted, blocks: h.stats().blocksLive }
   } finally {
@@ -230,8 +238,9 @@ function runTrial(file, seed, killAfterMs) {
     c.on('error', reject)
     c.on('exit', (code, signal) => {
       clearTimeout(timer)
-      if (signal !== 'SIGKILL') reject(new Error(`child exited by itself (code ${code}): ${stderr}`))
-      else resolve(last)
+      if (signal !== 'SIGKILL')
+        resolve({ last, error: `child exited by itself (code ${code}): ${stderr.slice(0, 2000)}` })
+      else resolve({ last })
     })
   })
 }
@@ -266,7 +275,7 @@ async function main(argv) {
         const seed = Math.floor(r() * 2 ** 31)
         const killAfter = Math.floor(r() * 60)
         let t0 = performance.now()
-        const last = await runTrial(file, seed, killAfter)
+        const { last, error } = await runTrial(file, seed, killAfter)
         tRun += performance.now() - t0
         t0 = performance.now()
         const res = verify(file, last)
@@ -275,6 +284,7 @@ async function main(argv) {
         if (res.recovered) recovered++
         if (last) commits += 1
         maxBlocks = Math.max(maxBlocks, res.blocks)
+        if (error) res.problems.unshift(error)
         if (res.problems.length)
           failures.push({ trial: k, seed, killAfter, file, problems: res.problems.slice(0, 10) })
         if (!json && done % 25 === 0) process.stdout.write(`  ${done}/${trials} trials\n`)

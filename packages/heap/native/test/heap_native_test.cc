@@ -169,6 +169,7 @@ static void test_invalid_frees() {
   EXPECT(throws(Code::INVALID, "outside the file", [&] { h.free(uint64_t(1) << 40); }));
   EXPECT(throws(Code::INVALID, "belongs to the pager", [&] { h.free(0); }));
   EXPECT(throws(Code::INVALID, "belongs to the pager", [&] { h.free(PST_PAGE_SIZE * 2); }));
+  EXPECT(throws(Code::INVALID, "belongs to the pager", [&] { h.free(PST_PAGE_SIZE * PST_FIRST_JOURNAL_PAGE + 64); }));
   EXPECT(throws(Code::INVALID, "meta page", [&] { h.free(meta_off); }));
   EXPECT(throws(Code::INVALID, "inside the large block", [&] { h.free(big + 4096); }));
   EXPECT(throws(Code::INVALID, "not the start of a live block", [&] { h.free((a & ~uint64_t(4095)) + 16); }));
