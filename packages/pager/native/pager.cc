@@ -570,6 +570,8 @@ struct Pager::Impl {
     if (count * kPage > file_size())
       fail(Code::CORRUPT, "the store " + path + " is truncated: the header says " + std::to_string(count) +
                               " pages but the file is shorter");
+    if (count % PST_MAP_SPAN != 0 && count % PST_MAP_SPAN < PST_MAP_CHUNK_PAGES)  // I10: map chunk inside the mapping
+      fail(Code::CORRUPT, "the store " + path + " is damaged: page count " + std::to_string(count) + " cuts a page-map chunk");
     map_to(count * kPage);
     return true;
   }
@@ -807,6 +809,9 @@ void validate_header(const std::string& path, const pst_header& h, uint64_t fsiz
   if (h.hd_page_count > reserve / PST_PAGE_SIZE)
     throw Error(Code::TOO_BIG, path + " is " + std::to_string(h.hd_page_count * PST_PAGE_SIZE) +
                                    " bytes, more than maxSize (" + std::to_string(reserve) + "); open it with a larger maxSize");
+  if (h.hd_page_count % PST_MAP_SPAN != 0 && h.hd_page_count % PST_MAP_SPAN < PST_MAP_CHUNK_PAGES)
+    throw Error(Code::CORRUPT, path + " is damaged: page count " + std::to_string(h.hd_page_count) +
+                                   " cuts a page-map chunk");
   if (h.hd_jr_first < PST_FIRST_JOURNAL_PAGE || h.hd_jr_first + PST_JOURNAL_CHUNK_PAGES > h.hd_page_count)
     throw Error(Code::CORRUPT, path + " is damaged: journal page " + std::to_string(h.hd_jr_first) + " is out of range");
 }

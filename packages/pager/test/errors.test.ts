@@ -6,6 +6,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  truncateSync,
   writeFileSync,
   writeSync,
 } from 'node:fs'
@@ -115,6 +116,17 @@ describe('5. bad files', () => {
     patch(f, 17 * PAGE_SIZE + 32, entry)
     patch(f, 64, [1, 0, 0, 0, 0, 0, 0, 0])
     expect(code(() => openPager(f))).toBe('PERSIST_CORRUPT')
+  })
+  it('5.9b a page count that cuts a page-map chunk is CORRUPT (no fault)', () => {
+    const f = validStore()
+    const span = 262144
+    truncateSync(f, (span + 5) * PAGE_SIZE) // sparse: no disk blocks
+    const count = Buffer.alloc(8)
+    count.writeBigUInt64LE(BigInt(span + 5))
+    patch(f, 24, count)
+    const e = errorOf(() => openPager(f))
+    expect(e.code).toBe('PERSIST_CORRUPT')
+    expect(e.message).toMatch(/page-map chunk/)
   })
   it('5.10 a directory is INVALID, a missing file with create:false NOT_FOUND', () => {
     const d = join(dir, 'adir')
