@@ -6,9 +6,10 @@
 // `npm install` of the tarballs runs with HOME empty (no ~/.npmrc) and a PATH holding
 // only node, npm and sh — no g++, gcc, cc, c++, cmake, make, ninja, clang; then a
 // heap-only program, the root README's persist example, the pbase README's example
-// and the CLI run against the installed packages. Third-party dependencies come from
+// the CLI, require() from CommonJS and tsc on a TypeScript consumer run against the
+// installed packages. Third-party dependencies come from
 // the npm registry (or npm's cache); our packages only from the local tarballs.
-// Runs in about 40-60 s, most of it npm install and one source build of @persist/heap.
+// About 40 s of CPU, most of it npm install, tsc and one source build of @persist/heap.
 import { spawn } from 'node:child_process'
 import {
   copyFileSync,
@@ -305,7 +306,34 @@ console.log(JSON.stringify({ isPerson: root.Joe instanceof Person, age: root.Joe
     expect(r.out).toContain('function 16')
   })
 
-  it('14.8 no fitting prebuilt and no compiler: the install step fails with what to install; the loader says what to run', async () => {
+  it('14.8 TypeScript consumers get the shipped .d.ts (NodeNext resolution, strict, lib check on)', async () => {
+    writeFileSync(
+      join(app, 'consumer.ts'),
+      `import * as cli from '@persist/cli'
+import * as objects from '@persist/objects'
+import { openPager, PersistError } from '@persist/pager'
+import { type Heap, openHeap } from '@persist/heap'
+import { open, type Store } from '@persist/persist'
+import { PBase, register } from '@persist/pbase'
+const heap: Heap = openHeap('x.persist')
+const off: number = heap.alloc(16)
+const store: Store = open('y.persist')
+class Person extends PBase { name = '' }
+register(Person)
+const code: string = new PersistError('PERSIST_CORRUPT', 'x').code
+// @ts-expect-error real types, not any: alloc() returns a number
+const wrong: string = heap.alloc(16)
+console.log(off, store, code, wrong, openPager, objects, cli)
+`,
+    )
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext']
+    args.push('--target', 'es2022', '--typeRoots', join(repo, 'node_modules', '@types'), '--types', 'node')
+    const r = await run(process.execPath, [tsc, ...args, 'consumer.ts'], { cwd: app, env: cleanEnv() })
+    expect(r.code, r.out).toBe(0)
+  }, 120_000)
+
+  it('14.9 no fitting prebuilt and no compiler: the install step fails with what to install; the loader says what to run', async () => {
     const heapDir = join(app, 'node_modules', '@persist', 'heap')
     renameSync(join(heapDir, 'prebuilds'), join(work, 'heap-prebuilds'))
     const r = await run('npm', ['rebuild', '@persist/heap', '--foreground-scripts'], {
@@ -341,9 +369,9 @@ console.log(JSON.stringify({ isPerson: root.Joe instanceof Person, age: root.Joe
     copyFileSync(join(work, 'pager.node.good'), pagerBin)
   }, 60_000)
 
-  it('14.9 no fitting prebuilt but a compiler: the install step builds @persist/heap from source (pager sources from node_modules)', async () => {
+  it('14.10 no fitting prebuilt but a compiler: the install step builds @persist/heap from source (pager sources from node_modules)', async () => {
     const heapDir = join(app, 'node_modules', '@persist', 'heap')
-    expect(existsSync(join(heapDir, 'prebuilds'))).toBe(false) // moved away by 14.8
+    expect(existsSync(join(heapDir, 'prebuilds'))).toBe(false) // moved away by 14.9
     const r = await run('npm', ['rebuild', '@persist/heap', '--foreground-scripts'], {
       cwd: app,
       env: cleanEnv(true),
@@ -360,7 +388,7 @@ console.log(JSON.stringify({ isPerson: root.Joe instanceof Person, age: root.Joe
     expect(JSON.parse(ok.out).text).toBe('hello from the heap')
   }, 150_000)
 
-  it('14.10 loadNative looks at build/Release first, then prebuilds/<platform>-<arch>-<libc>', () => {
+  it('14.11 loadNative looks at build/Release first, then prebuilds/<platform>-<arch>-<libc>', () => {
     const good = join(repo, 'packages', 'pager', 'build', 'Release', 'pager.node')
     const root = join(work, 'fake', 'pager')
     const pre = join(root, 'prebuilds', report.tag)
