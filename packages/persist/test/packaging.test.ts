@@ -5,7 +5,7 @@
 // workspace): scripts/prebuild.mjs + scripts/pack-all.mjs pack every public package;
 // `npm install` of the tarballs runs with HOME empty (no ~/.npmrc) and a PATH holding
 // only node, npm and sh — no g++, gcc, cc, c++, cmake, make, ninja, clang; then a
-// heap-only program, the root README's persist example, the pbase README's example
+// heap-only program, the root README's persist example, the pbase README's example,
 // the CLI, require() from CommonJS and tsc on a TypeScript consumer run against the
 // installed packages. Third-party dependencies come from
 // the npm registry (or npm's cache); our packages only from the local tarballs.
