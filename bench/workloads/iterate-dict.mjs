@@ -12,7 +12,7 @@ export default {
     const N = ctx.quick ? 1000 : 100_000
     const opt = ctx.quick
       ? { batch: 1, iterations: 1, time: 0, warmup: false }
-      : { batch: 1, iterations: 5, time: 1000 }
+      : { batch: 1, iterations: 3, time: 500 }
     const res = new Result({
       id: 'iterate-dict',
       title: `Iterate a ${N.toLocaleString('en-US')}-entry dict`,

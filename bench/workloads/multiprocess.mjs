@@ -157,9 +157,11 @@ export async function runMultiprocess(ctx, durability) {
             skipped = why
             break
           }
-          const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, n)
+          // The JSON file is a reference (it loses updates) and ~100× slower: a tenth of n.
+          const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
+          const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, k)
           const final = await im.read(path)
-          const expected = procs * n
+          const expected = procs * k
           ctx.log(`${im.impl} × ${procs}: ${ms.toFixed(0)} ms, counter ${final}/${expected}`)
           values.push(
             ms,
@@ -180,7 +182,9 @@ export async function runMultiprocess(ctx, durability) {
           im.name,
           im.kind,
           values,
-          im.kind === 'ref' ? 'not a correct counter: concurrent read-modify-write loses updates' : undefined,
+          im.kind === 'ref'
+            ? 'not a correct counter: concurrent read-modify-write loses updates (run with a tenth of the increments)'
+            : undefined,
         )
     }
     return res
