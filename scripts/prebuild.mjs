@@ -7,13 +7,22 @@
 //   node scripts/prebuild.mjs [--no-strip]
 //
 // Run after `pnpm build` and before packing (the root script `release:pack` does both).
-// Only this platform's directory is replaced: binaries for other platforms, copied in
+// Only this platform's files are replaced: binaries for other platforms, copied in
 // from other build machines (see docs/packaging.md), stay and are packed too.
 // Each copy is stripped of debug symbols (`strip --strip-unneeded`, when `strip` is
 // installed; about 12% smaller), then loaded in a child process to prove it works,
 // and its glibc / libstdc++ symbol-version needs are printed (from `objdump -T`).
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -74,27 +83,31 @@ function main() {
       process.exit(1)
     }
     const outDir = join(dir, 'prebuilds', tag)
-    rmSync(outDir, { recursive: true, force: true })
     mkdirSync(outDir, { recursive: true })
     const out = join(outDir, `${name}.node`)
-    copyFileSync(built, out)
+    // Prepared under a temporary name, moved into place once it loads: a concurrent
+    // pack never sees a half-written or missing binary.
+    const tmp = join(outDir, `.${name}.${process.pid}.tmp.node`) // .node: require() picks the addon loader by extension
+    copyFileSync(built, tmp)
     let stripped = false
     if (strip && process.platform === 'linux') {
-      const r = spawnSync('strip', ['--strip-unneeded', out], { encoding: 'utf8' })
+      const r = spawnSync('strip', ['--strip-unneeded', tmp], { encoding: 'utf8' })
       stripped = r.status === 0
       if (r.error === undefined && r.status !== 0) {
-        console.error(`prebuild: strip failed on ${out}: ${r.stderr}`)
+        console.error(`prebuild: strip failed on ${tmp}: ${r.stderr}`)
         process.exit(1)
       }
     }
     // Prove the copy loads in a fresh Node (a process of its own: no clash with others).
-    const probe = spawnSync(process.execPath, ['-p', `require(${JSON.stringify(out)}).abiVersion`], {
+    const probe = spawnSync(process.execPath, ['-p', `require(${JSON.stringify(tmp)}).abiVersion`], {
       encoding: 'utf8',
     })
     if (probe.status !== 0) {
-      console.error(`prebuild: ${out} does not load:\n${probe.stderr}`)
+      console.error(`prebuild: ${built} (copied to ${tmp}) does not load:\n${probe.stderr}`)
+      rmSync(tmp, { force: true })
       process.exit(1)
     }
+    renameSync(tmp, out)
     rows.push({
       package: pkg.name,
       file: relative(repo, out),
