@@ -8,7 +8,7 @@
 namespace {
 
 // Bump when the JS-visible surface of the addon changes (src/index.ts checks it).
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 class PagerHandle : public Napi::ObjectWrap<PagerHandle>, public persist_napi::PagerHolder {
  public:

@@ -1105,8 +1105,11 @@ void Pager::commit() {
   }
   m.last_txid = txid;
   pst_lock& lk = m.hdr()->hd_lock;
-  __atomic_store_n(&lk.lk_commit_seq, uint32_t(txid), __ATOMIC_RELEASE);
-  if (__atomic_load_n(&lk.lk_watchers, __ATOMIC_ACQUIRE) > 0)
+  // seq_cst store then load (pairs with the waiter's seq_cst increment of
+  // lk_watchers before FUTEX_WAIT): either we see the watcher, or its FUTEX_WAIT sees
+  // the new sequence number and returns at once. No lost wake-up.
+  __atomic_store_n(&lk.lk_commit_seq, uint32_t(txid), __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&lk.lk_watchers, __ATOMIC_SEQ_CST) > 0)
     syscall(SYS_futex, &lk.lk_commit_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   m.clear_txn_state();
   m.unlock();
@@ -1265,6 +1268,37 @@ void Pager::set_slot(unsigned i, uint64_t v) {
   m.journal_header();
   m.hdr()->hd_slots[i] = v;
   m.wrote = true;
+}
+
+bool Pager::wait_for_commit(uint64_t seen_txid, uint32_t timeout_ms) {
+  Impl& m = *impl_;
+  m.need_open();
+  if (m.in_txn) m.fail(Code::TXN, "waitForCommit inside a transaction would wait for itself; commit or abort first");
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  auto elapsed_ms = [&]() {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return uint64_t(t.tv_sec - t0.tv_sec) * 1000 + uint64_t((t.tv_nsec - t0.tv_nsec) / 1000000);
+  };
+  pst_lock& lk = m.hdr()->hd_lock;
+  for (;;) {
+    uint32_t seq = __atomic_load_n(&lk.lk_commit_seq, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&m.hdr()->hd_txid, __ATOMIC_ACQUIRE) != seen_txid) return true;
+    uint64_t spent = elapsed_ms();
+    if (spent >= timeout_ms) return false;
+    uint64_t left = timeout_ms - spent;
+    if (m.file_ro) {  // cannot register as a watcher in a read-only mapping: poll
+      usleep(useconds_t(std::min<uint64_t>(left, 10) * 1000));
+      continue;
+    }
+    struct timespec rel;
+    rel.tv_sec = time_t(left / 1000);
+    rel.tv_nsec = long(left % 1000) * 1000000;
+    __atomic_add_fetch(&lk.lk_watchers, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &lk.lk_commit_seq, FUTEX_WAIT, seq, &rel, nullptr, 0);
+    __atomic_sub_fetch(&lk.lk_watchers, 1, __ATOMIC_SEQ_CST);
+  }
 }
 
 PagerStats Pager::stats() const {

@@ -146,6 +146,13 @@ class Pager {
   uint64_t slot(unsigned i) const;
   void set_slot(unsigned i, uint64_t v);  // journaled; needs a transaction
 
+  // ---- change notification --------------------------------------------------
+  // Blocks the calling thread until hd_txid differs from seen_txid (another process
+  // or handle committed) or timeout_ms passes. Returns true on a change. Uses a futex
+  // on lk_commit_seq (committers wake only when lk_watchers > 0); a read-only mapping
+  // polls every 10 ms instead. TXN inside a transaction (the committer needs the lock).
+  bool wait_for_commit(uint64_t seen_txid, uint32_t timeout_ms);
+
   // ---- inspection ---------------------------------------------------------
   PagerStats stats() const;
   // Verifies header (H1–H5), page map, journal chain; returns problems ("" never).

@@ -297,6 +297,10 @@ class PagerHolder {
                   for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), Napi::String::New(info.Env(), v[i]));
                   return a;)
   }
+  Napi::Value JsWaitForCommit(const Napi::CallbackInfo& info) {
+    uint64_t seen = ArgU64(info, 0, "txid"), ms = ArgU64(info, 1, "timeoutMs");
+    PERSIST_GUARD(return Napi::Boolean::New(info.Env(), pager().wait_for_commit(seen, uint32_t(std::min<uint64_t>(ms, UINT32_MAX))));)
+  }
   Napi::Value JsClose(const Napi::CallbackInfo& info) {
     if (pager_) BeforeClose();
     ClosePager();
@@ -400,6 +404,7 @@ std::vector<Napi::ClassPropertyDescriptor<W>> PagerMethods() {
       {"mappedBytes", &PagerHolder::JsMappedBytes}, {"txid", &PagerHolder::JsTxid},
       {"inTxn", &PagerHolder::JsInTxn},           {"closed", &PagerHolder::JsClosed},
       {"readonly", &PagerHolder::JsReadonly},     {"path", &PagerHolder::JsPath},
+      {"waitForCommit", &PagerHolder::JsWaitForCommit},
   };
   std::vector<Napi::ClassPropertyDescriptor<W>> out;
   for (const Def& d : defs) out.push_back(W::InstanceMethod(d.name, static_cast<M>(d.fn)));

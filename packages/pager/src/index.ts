@@ -15,7 +15,7 @@ interface NativeModule {
   setErrorClass(cls: typeof PersistError): void
   PagerHandle: new (path: string, options: NativeOpenOptions) => NativePager
 }
-const native = loadNative<NativeModule>(dirname(dirname(fileURLToPath(import.meta.url))), 'pager', 2)
+const native = loadNative<NativeModule>(dirname(dirname(fileURLToPath(import.meta.url))), 'pager', 3)
 native.setErrorClass(PersistError)
 
 /** Version of the on-file format this build reads and writes (FORMAT.md). */
@@ -315,6 +315,19 @@ export class Pager {
     if (i >= SLOT_COUNT) throw new RangeError(`slot index must be below ${SLOT_COUNT}, got ${i}`)
     checkIndex('slot value', value)
     this.live().setSlot(i, value)
+  }
+
+  /**
+   * Blocks this thread until a transaction is committed by another process or
+   * handle (txid differs from `seenTxid`) or `timeoutMs` passes; returns whether a
+   * commit happened. A futex wait, no polling (a read-only mapping polls every
+   * 10 ms). Blocks the event loop: use it in a worker thread or a CLI.
+   * Throws PERSIST_TXN inside a transaction.
+   */
+  waitForCommit(seenTxid: number, timeoutMs: number): boolean {
+    checkIndex('seenTxid', seenTxid)
+    checkIndex('timeoutMs', timeoutMs)
+    return this.live().waitForCommit(seenTxid, timeoutMs)
   }
 
   /** Page counts, file size, txid, journal usage. */

@@ -126,6 +126,7 @@ export interface NativePager {
   closed(): boolean
   readonly(): boolean
   path(): string
+  waitForCommit(seenTxid: number, timeoutMs: number): boolean
 }
 
 export interface NativeStats {

@@ -92,6 +92,29 @@ describe('4. multi-process', () => {
     p.close()
   })
 
+  it('4.5 waitForCommit wakes when another process commits, and times out otherwise', async () => {
+    const f = join(dir, 'wait.persist')
+    const p = counterStore(f)
+    const seen = p.txid
+    let t0 = performance.now()
+    expect(p.waitForCommit(seen, 100)).toBe(false)
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(90)
+    const child = run('commit-later.mjs', [f, '400'])
+    t0 = performance.now()
+    // Blocks this thread (the child is another process, so it still commits).
+    const woke = p.waitForCommit(seen, 20_000)
+    const dt = performance.now() - t0
+    expect(woke).toBe(true)
+    expect(dt).toBeLessThan(15_000)
+    expect(p.txid).toBe(seen + 1)
+    await child
+    p.begin()
+    expect(p.slot(5)).toBe(1)
+    expect(() => p.waitForCommit(p.txid, 10)).toThrow(/inside a transaction/)
+    p.commit()
+    p.close()
+  })
+
   it('4.3 lock-holder death x200: the next locker proceeds within 1 s and sees the last commit', async () => {
     const f = join(dir, 'holder.persist')
     const p = counterStore(f)
