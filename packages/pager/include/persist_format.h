@@ -77,7 +77,8 @@ typedef struct pst_lock {
 
 /* Invariants (checked by the pager's check()):
  *  H1 hd_magic, hd_format, hd_endian, hd_page_size hold the constants above.
- *  H2 PST_INITIAL_PAGES <= hd_page_count and hd_page_count * 4096 <= file size.
+ *  H2 PST_INITIAL_PAGES <= hd_page_count and hd_page_count * 4096 <= file size, and
+ *     hd_page_count never ends inside a map chunk (count % PST_MAP_SPAN is 0 or >= 16).
  *  H3 hd_free_pages == number of clear "allocated" bits below hd_page_count.
  *  H4 hd_free_hint <= the first free page (a search may start there).
  *  H5 hd_jr_entries == 0 whenever no process holds lk_mutex (a non-zero count with
