@@ -23,6 +23,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
+import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -394,19 +395,21 @@ console.log(off, store, code, wrong, openPager, objects, cli)
     const pre = join(root, 'prebuilds', report.tag)
     mkdirSync(pre, { recursive: true })
     copyFileSync(good, join(pre, 'pager.node'))
-    expect(loadNative<{ abiVersion: number }>(root, 'pager', 2).abiVersion).toBe(2)
+    // the binding version of the workspace build (already loaded by @persist/pager)
+    const abi = (createRequire(import.meta.url)(good) as { abiVersion: number }).abiVersion
+    expect(loadNative<{ abiVersion: number }>(root, 'pager', abi).abiVersion).toBe(abi)
     // a stale binding version is refused
-    expect(() => loadNative(root, 'pager', 999)).toThrow(/stale \(binding version 2, expected 999\)/)
+    expect(() => loadNative(root, 'pager', 999)).toThrow(`stale (binding version ${abi}, expected 999)`)
     // a local build wins: a broken build/Release is what gets loaded (and reported)
     mkdirSync(join(root, 'build', 'Release'), { recursive: true })
     writeFileSync(join(root, 'build', 'Release', 'pager.node'), 'not an ELF file')
-    expect(() => loadNative(root, 'pager', 2)).toThrow(/build\/Release\/pager\.node failed to load/)
+    expect(() => loadNative(root, 'pager', abi)).toThrow(/build\/Release\/pager\.node failed to load/)
     // neither: PERSIST_NATIVE naming both places and, in a source checkout, pnpm build
     const empty = join(work, 'fake', 'empty')
     mkdirSync(empty, { recursive: true })
     let err: unknown
     try {
-      loadNative(empty, 'pager', 2)
+      loadNative(empty, 'pager', abi)
     } catch (e) {
       err = e
     }
