@@ -10,7 +10,8 @@
 // installed packages. Third-party dependencies come from
 // the npm registry (or npm's cache); our packages only from the local tarballs.
 // About 40 s of CPU, most of it npm install, tsc and one source build of @persist/heap
-// (about a minute on an idle 2-core machine; the timeouts are ceilings for loaded ones).
+// (measured: 40 s user CPU, 2-4 min wall at load average 20-40 on 2 cores; the timeouts
+// are ceilings for such loaded machines).
 import { spawn } from 'node:child_process'
 import {
   copyFileSync,
