@@ -255,11 +255,10 @@ uint64_t Heap::limit() const {
 
 bool Heap::initialized() const { return hdr_->hd_slots[0] != 0; }
 
-pst_heap_meta* Heap::meta() const {
+pst_heap_meta* Heap::meta_slow() const {
   uint64_t page = hdr_->hd_slots[0];
-  if (page == meta_page_ && page != 0) return meta_;  // validated before; slot 0 never changes once committed
   if (page == 0) throw Error(Code::INVALID, "the store has no heap yet: call Heap::init() in a transaction (openHeap does)");
-  if (page >= limit())
+  if (!in_file(page))
     throw Error(Code::CORRUPT, "heap meta page " + std::to_string(page) + " (pager slot 0) is outside the file");
   auto* m = reinterpret_cast<pst_heap_meta*>(base_ + (page << PST_PAGE_SHIFT));
   if (m->hp_magic != PST_HEAP_META_MAGIC)
@@ -341,7 +340,7 @@ uint64_t Heap::alloc_small(unsigned c) {
   uint8_t* base = base_;
   uint64_t page = m->hp_partial[c];
   if (page == 0) page = new_slab(c, m);
-  if (page >= limit())
+  if (!in_file(page))
     throw Error(Code::CORRUPT, "heap partial list of class " + std::to_string(c) + " points outside the file");
   auto* s = reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class != c || s->sl_capacity != k.capacity)
@@ -369,7 +368,7 @@ uint64_t Heap::alloc_small(unsigned c) {
     pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base), 8);
     m->hp_partial[c] = next;
     if (next != 0) {
-      if (next >= limit()) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
+      if (!in_file(next)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
       auto* ns = reinterpret_cast<pst_slab*>(base + (next << PST_PAGE_SHIFT));
       pager_.will_write((next << PST_PAGE_SHIFT) + offsetof(pst_slab, sl_prev), 8);
       ns->sl_prev = 0;
@@ -404,8 +403,9 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   auto fail = [&](const std::string& why) -> Error {
     return Error(Code::INVALID, std::string(op) + "(" + hex(off) + "): " + why);
   };
-  uint64_t lim = limit();
-  if (off >= (lim << PST_PAGE_SHIFT)) throw fail("outside the file (the store has " + std::to_string(lim) + " pages)");
+  uint64_t lim = limit_cache_;
+  if (off >= (lim << PST_PAGE_SHIFT) && !in_file(off >> PST_PAGE_SHIFT)) throw fail("outside the file (the store has " + std::to_string(limit_cache_) + " pages)");
+  lim = limit_cache_;  // refreshed by in_file() if it had to
   if (off % PST_HEAP_ALIGN != 0) throw fail("not the start of a live block (blocks are 16-byte aligned)");
   uint64_t page = off >> PST_PAGE_SHIFT;
   uint64_t start = pager_.run_start(page);
@@ -438,7 +438,7 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
     auto* h = reinterpret_cast<pst_large*>(run);
     if (rel != PST_LARGE_HEADER)
       throw fail("not the start of a live block (inside the large block at " + hex((start << PST_PAGE_SHIFT) + PST_LARGE_HEADER) + ")");
-    if (h->lg_pages == 0 || h->lg_pages > lim - start || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+    if (h->lg_pages == 0 || h->lg_pages > PST_MAP_SPAN || !in_file(start + h->lg_pages - 1) || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
       throw Error(Code::CORRUPT, std::string(op) + "(" + hex(off) + "): the large-block header at page " +
                                      std::to_string(start) + " is damaged; run check()");
     return Located{off, start, nullptr, h, 0, h->lg_size};
@@ -465,7 +465,7 @@ void Heap::free_located(const Located& b) {
   uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
   auto slab_at = [&](uint64_t page) -> pst_slab* {
-    if (page == 0 || page >= limit()) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
+    if (page == 0 || !in_file(page)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
     return reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
   };
   if (b.large) {

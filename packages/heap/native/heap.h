@@ -143,8 +143,22 @@ class Heap {
 
  private:
   struct Located;  // a validated live block
-  pst_heap_meta* meta() const;
+  // The meta page; validated once, then a compare with pager slot 0 per call (slot 0
+  // never changes once committed; a rollback of init() makes it differ again).
+  pst_heap_meta* meta() const {
+    uint64_t page = hdr_->hd_slots[0];
+    if (__builtin_expect(page == meta_page_ && page != 0, 1)) return meta_;
+    return meta_slow();
+  }
+  pst_heap_meta* meta_slow() const;
   uint64_t limit() const;  // pages this process may read: min(hd_page_count, mapped pages)
+  // page < limit(), using a cached limit first: neither the page count nor the mapping
+  // shrinks while the Pager is open, so a cached value is never too large.
+  bool in_file(uint64_t page) const {
+    if (__builtin_expect(page < limit_cache_, 1)) return true;
+    limit_cache_ = limit();
+    return page < limit_cache_;
+  }
   Located locate(uint64_t off, const char* op) const;
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
@@ -158,6 +172,7 @@ class Heap {
   uint8_t* base_;                      // the mapping's base (stable for the Pager's life)
   mutable uint64_t meta_page_ = 0;     // cached meta page number, validated once
   mutable pst_heap_meta* meta_ = nullptr;
+  mutable uint64_t limit_cache_ = 0;   // see in_file()
 };
 
 }  // namespace persist
