@@ -86,9 +86,15 @@ export function loadNative<T extends { abiVersion?: number }>(
     )
   }
   if (mod.abiVersion !== expectAbi) {
+    // A stale prebuilt binary is a packaging bug; the install step would keep it (it
+    // loads), so the source build has to be forced.
+    const stale =
+      file === prebuilt
+        ? `the package's prebuilt binary does not match its JavaScript (please report it); build from source with \`PERSIST_FORCE_BUILD=1 npm rebuild @persist/${name}\``
+        : fix
     throw new PersistError(
       'PERSIST_NATIVE',
-      `the native addon ${file} is stale (binding version ${mod.abiVersion}, expected ${expectAbi}); ${fix}`,
+      `the native addon ${file} is stale (binding version ${mod.abiVersion}, expected ${expectAbi}); ${stale}`,
     )
   }
   return mod

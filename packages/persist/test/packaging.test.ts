@@ -402,6 +402,7 @@ console.log(off, store, code, wrong, openPager, objects, cli)
     expect(loadNative<{ abiVersion: number }>(root, 'pager', abi).abiVersion).toBe(abi)
     // a stale binding version is refused
     expect(() => loadNative(root, 'pager', 999)).toThrow(`stale (binding version ${abi}, expected 999)`)
+    expect(() => loadNative(root, 'pager', 999)).toThrow('PERSIST_FORCE_BUILD=1 npm rebuild @persist/pager')
     // a local build wins: a broken build/Release is what gets loaded (and reported)
     mkdirSync(join(root, 'build', 'Release'), { recursive: true })
     writeFileSync(join(root, 'build', 'Release', 'pager.node'), 'not an ELF file')
