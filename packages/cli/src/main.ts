@@ -15,7 +15,7 @@ import { Dumper, entryCount } from './dump.js'
 import { EXIT, OPEN_CODES } from './errors.js'
 import { load } from './load.js'
 import { EpipeError, Out } from './out.js'
-import { formatPath, parsePath } from './path.js'
+import { parsePath } from './path.js'
 import { Progress } from './progress.js'
 import { formatStats } from './stats.js'
 import { Watcher } from './watch.js'
@@ -326,7 +326,6 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
           throw e
         }
       }).finally(() => o.close())
-      void formatPath
     })
 
   return program
