@@ -152,10 +152,10 @@ void mix_test(A& a, uint64_t lo, uint64_t hi, int n, int slots, const char* labe
 
 template <class A>
 void all_tests(A& a, bool quick) {
-  const int n = quick ? 20000 : 2000000;
+  const int n = quick ? 20000 : 500000;
   for (uint64_t size : {16, 64, 256, 1024, 4096, 16384, 65536}) pair_test(a, size, size >= 16384 ? n / 10 : n);
   mix_test(a, 16, 256, n, 4096, "16 B–256 B", false);
-  mix_test(a, 16, 65536, n / 4, quick ? 512 : 4096, "16 B–64 KiB", false);
+  mix_test(a, 16, 65536, n / 8, quick ? 512 : 4096, "16 B–64 KiB", false);
   std::fflush(stdout);
 }
 
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1];
   bool quick = std::atoi(argv[2]) != 0;
-  int fragN = quick ? 4000 : 1000000;
+  int fragN = quick ? 4000 : 200000;
   int fragSlots = quick ? 512 : 8192;
   try {
     {
