@@ -370,6 +370,9 @@ uint64_t Heap::alloc_small(unsigned c) {
     if (next != 0) {
       if (!in_file(next)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
       auto* ns = reinterpret_cast<pst_slab*>(base + (next << PST_PAGE_SHIFT));
+      if (ns->sl_magic != PST_SLAB_MAGIC || ns->sl_class != c)
+        throw Error(Code::CORRUPT, "heap slab link names page " + std::to_string(next) + ", not a slab of class " +
+                                       std::to_string(c) + "; run check()");
       pager_.will_write((next << PST_PAGE_SHIFT) + offsetof(pst_slab, sl_prev), 8);
       ns->sl_prev = 0;
     }
@@ -464,9 +467,12 @@ void Heap::free_located(const Located& b) {
   pst_heap_meta* m = meta();
   uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
-  auto slab_at = [&](uint64_t page) -> pst_slab* {
+  auto slab_at = [&](uint64_t page) -> pst_slab* {  // a list neighbour: validated before any write to it
     if (page == 0 || !in_file(page)) throw Error(Code::CORRUPT, "heap slab link points outside the file; run check()");
-    return reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
+    auto* n = reinterpret_cast<pst_slab*>(base + (page << PST_PAGE_SHIFT));
+    if (n->sl_magic != PST_SLAB_MAGIC || n->sl_class != b.slab->sl_class)
+      throw Error(Code::CORRUPT, "heap slab link names page " + std::to_string(page) + ", not a slab of the same class; run check()");
+    return n;
   };
   if (b.large) {
     pst_large* h = b.large;
