@@ -128,6 +128,7 @@ function firstLine() {
 
 async function reader(file) {
   const { open } = await import('@persist/persist')
+  process.stdout.write('up\n')
   let stop = false
   process.stdin.on('data', () => {})
   process.stdin.on('end', () => {
@@ -137,7 +138,9 @@ async function reader(file) {
   let bad = 0
   let errors = 0
   let first
+  let maxMs = 0
   while (!stop) {
+    const t = performance.now()
     try {
       const s = open(file, { create: false, lockTimeoutMs: 5000 })
       const root = s.root
@@ -158,9 +161,10 @@ async function reader(file) {
       errors++
       first ??= `${e?.code ?? ''} ${e?.message ?? e}`
     }
+    maxMs = Math.max(maxMs, performance.now() - t)
     await new Promise((r) => setImmediate(r))
   }
-  process.stdout.write(`${JSON.stringify({ reads, bad, errors, first })}\n`)
+  process.stdout.write(`${JSON.stringify({ reads, bad, errors, first, maxMs: Math.round(maxMs) })}\n`)
 }
 
 // ---- verifier: reopen, compare with the model, check ---------------------------
@@ -420,19 +424,22 @@ async function trial(name, seed, master, o, verifier) {
   // (slow workloads with a kill window: half the trials kill after commit 7..9, so
   // the file-growth workload really passes 1 GiB)
   const roll = master.int(100)
-  const how = w.killWindowMs
-    ? roll < 50
-      ? 'after-commit'
-      : 'commit0+'
-    : roll < 15
-      ? 'spawn+'
-      : roll < 70
-        ? 'commit0+'
-        : 'after-commit'
+  const how = w.readers
+    ? 'reader-up+'
+    : w.killWindowMs
+      ? roll < 50
+        ? 'after-commit'
+        : 'commit0+'
+      : roll < 15
+        ? 'spawn+'
+        : roll < 70
+          ? 'commit0+'
+          : 'after-commit'
   const delay = how === 'spawn+' ? master.int(300) : master.int(window)
   const target = w.killWindowMs ? 7 + master.int(3) : master.int(25)
   let killed = false
   let readerRun
+  let readerUp
   const kill = (p) => {
     if (!killed) {
       killed = true
@@ -452,8 +459,21 @@ async function trial(name, seed, master, o, verifier) {
       tReady = performance.now()
       // a slow workload may not reach the target commit soon: kill it anyway
       if (how === 'after-commit') setTimeout(() => kill(p), 2 * window)
-      if (w.readers)
-        readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`], { stdin: 'pipe', timeoutMs: 60_000 })
+      if (w.readers) {
+        readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`], {
+          stdin: 'pipe',
+          timeoutMs: 120_000,
+          onLine: (l) => {
+            if (l !== 'up') return
+            readerUp()
+            // readers workload: the kill comes while the reader is reading
+            setTimeout(() => kill(c.proc), delay)
+          },
+        })
+        readerRun.up = new Promise((r) => {
+          readerUp = r
+        })
+      }
     } else if (how === 'after-commit' && line === `committed ${target}`) kill(c.proc)
   })
   if (how === 'spawn+') setTimeout(() => kill(c.proc), delay)
@@ -479,13 +499,16 @@ async function trial(name, seed, master, o, verifier) {
   let fileBytes = 0
   for (const f of storeFiles(dir, w)) if (existsSync(f)) fileBytes = Math.max(fileBytes, statSync(f).size)
   if (readerRun) {
-    // let the reader run on past the kill (it must recover the dead writer's lock), then stop it
+    // let the reader run on past the kill (it must recover the dead writer's lock), then
+    // stop it; the stop latency is measured once it is up (its startup is not counted)
+    await Promise.race([readerRun.up, sleep(60_000)])
     await sleep(40)
     const t = performance.now()
     readerRun.proc.stdin.end()
     const rr = await readerRun.done
     const ms = performance.now() - t
-    const rep = rr.lines.length ? JSON.parse(rr.lines[0]) : undefined
+    const last = rr.lines.at(-1)
+    const rep = last?.startsWith('{') ? JSON.parse(last) : undefined
     if (!rep)
       return {
         ...base,
@@ -496,13 +519,14 @@ async function trial(name, seed, master, o, verifier) {
       }
     if (rep.bad || rep.errors)
       return { ...base, fileBytes, ok: false, kind: 'reader', detail: `reader: ${JSON.stringify(rep)}` }
+    if (process.env.REL_TIMING) console.log(`reader stop ${ms.toFixed(0)} ms ${JSON.stringify(rep)}`)
     if (ms > 10_000)
       return {
         ...base,
         fileBytes,
         ok: false,
         kind: 'reader',
-        detail: `reader took ${ms.toFixed(0)} ms (> 10 s) to stop after the writer's death`,
+        detail: `reader took ${ms.toFixed(0)} ms (> 10 s) to stop after the writer's death (${JSON.stringify(rep)})`,
       }
   }
   const tV = performance.now()
