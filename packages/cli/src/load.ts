@@ -25,7 +25,7 @@ import StreamJson from 'stream-json'
 import StreamArray from 'stream-json/streamers/StreamArray.js'
 import StreamObject from 'stream-json/streamers/StreamObject.js'
 import { inTxn, RecordRef, resolvePath } from './access.js'
-import { revive } from './codec.js'
+import { revive, TAG } from './codec.js'
 import { formatPath, joinPath, type PathSegment, parsePath } from './path.js'
 import type { Progress } from './progress.js'
 
@@ -196,11 +196,19 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
       }
     } else {
       const streamer = target.kind === 'list' ? StreamArray.streamArray() : StreamObject.streamObject()
+      // An input object whose first key is "$persist" is one tagged value (a dump of a
+      // class object, or of a dict that has a "$persist" key), not a dict to merge:
+      // collect it whole (dumps write the tag first) and decide at the end.
+      let tagged: Record<string, unknown> | undefined
+      let first = true
       const sink = new Writable({
         objectMode: true,
         write(e: Entry, _enc, cb) {
           try {
-            add(e)
+            if (first && target.kind === 'dict' && e.key === TAG) tagged = {}
+            first = false
+            if (tagged) tagged[String(e.key)] = e.value
+            else add(e)
             cb()
           } catch (err) {
             cb(err as Error)
@@ -208,6 +216,39 @@ export async function load(o: Objects, input: Readable, opts: LoadOptions): Prom
         },
       })
       await pipeline(stream, StreamJson.parser(), streamer as unknown as NodeJS.ReadWriteStream, sink)
+      if (tagged) {
+        const inner = tagged.value
+        if (tagged[TAG] === 'dict' && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
+          // {"$persist":"dict","value":{…}}: its entries are the entries to load
+          for (const k of Object.keys(inner)) add({ key: k, value: (inner as Record<string, unknown>)[k] })
+        } else if (opts.segs.length > 0) {
+          // any other tagged value replaces the value at --path
+          apply()
+          const parentSegs = opts.segs.slice(0, -1)
+          const last = String(opts.segs[opts.segs.length - 1])
+          const run = opts.atomic ? (fn: () => void) => fn() : (fn: () => void) => inTxn(o, fn)
+          run(() => {
+            const parent = resolvePath(o, parentSegs) as RecordRef
+            const value = revive(tagged, '$', {
+              register: () => {},
+              resolveRef: (p, w) => {
+                throw new PersistError(
+                  'PERSIST_INVALID',
+                  `input at ${w}: ref ${JSON.stringify(p)} outside a single tagged value`,
+                )
+              },
+            })
+            o.dictSet(parent.off, last, value)
+          })
+          if (!opts.atomic) transactions++
+          entries++
+        } else {
+          throw new PersistError(
+            'PERSIST_INVALID',
+            `the input is a single ${JSON.stringify(tagged[TAG])} value, not a dict of entries: load it with --path NAME to store it under a key`,
+          )
+        }
+      }
     }
     apply()
     if (opts.atomic) o.commit()

@@ -259,6 +259,23 @@ describe('1.4 dump → load round trip', () => {
     expect(JSON.parse(cli(['dump', copy]).stdout)).toEqual({ a: 1, b: 2 })
   })
 
+  it('tagged single values load back: a root with a "$persist" key, a class object dumped on its own', () => {
+    const copy = join(dir, 'copy8.persist')
+    const rootDump = '{"$persist":"dict","value":{"$persist":"x","a":1}}\n'
+    expect(cli(['load', copy], { input: rootDump }).code).toBe(0)
+    expect(cli(['dump', copy]).stdout).toBe(rootDump)
+    const ann = cli(['dump', store, 'people.ann']).stdout
+    expect(JSON.parse(ann).$persist).toBe('object')
+    const l = cli(['load', '--path', 'ann', copy], { input: ann })
+    expect(l.stderr).toMatch(/^loaded 1 entry into ann of /)
+    expect(cli(['dump', copy, 'ann']).stdout).toBe(ann)
+    const r = cli(['load', copy], { input: ann })
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(
+      /the input is a single "object" value, not a dict of entries: load it with --path NAME/,
+    )
+  })
+
   it('loading an array into the root dict is refused with a clear message', () => {
     const copy = join(dir, 'copy6.persist')
     const r = cli(['load', copy], { input: '[1,2]' })
