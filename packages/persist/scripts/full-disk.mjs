@@ -127,12 +127,16 @@ async function child(dir, rounds) {
     rmSync(filler, { force: true })
     rmSync(fillMore, { force: true })
     try {
+      // (two transactions: pages freed by a transaction are reusable only after its
+      // commit, and over the rounds the file comes close to the tmpfs size)
       s.transaction(() => {
         for (let i = 0; i < added + 2; i++) {
           delete s.root[`fill${i}`]
           delete s.root[`fill${i}b`]
         }
         delete s.root.turnBig
+      })
+      s.transaction(() => {
         s.root.after = 'z'.repeat(2 * CHUNK)
         s.root.afterRound = round
       })

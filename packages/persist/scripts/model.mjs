@@ -54,7 +54,8 @@ async function executor() {
         return { ok: true, result: toJS(v) ?? null }
       }
       case 'splice':
-        return { ok: true, result: toJS(store.root[c.key].splice(c.start, c.del, ...c.items)) }
+        // the removed elements are freed at the end of the turn: snapshot them now
+        return { ok: true, result: store.root[c.key].splice(c.start, c.del, ...c.items).map((v) => toJS(v)) }
       case 'abort':
         try {
           store.transaction(() => {
