@@ -71,6 +71,8 @@ export function runWorker(o: ClusterOptions): void {
 
 export interface RunningCluster {
   port: number
+  /** Pids of the workers that started (replacements are logged as they come). */
+  pids: number[]
   stop(): Promise<void>
 }
 
@@ -81,7 +83,7 @@ export function startCluster(o: ClusterOptions, script: string, args: string[]):
   let listening = 0
   const workers = new Set<Worker>()
   return new Promise((resolve, reject) => {
-    const fork = () => {
+    const fork = (): Worker => {
       const w = cluster.fork({ PERSIST_DEMO_WORKER: '1' })
       workers.add(w)
       w.on('message', (m: { type?: string; port?: number; message?: string }) => {
@@ -91,15 +93,17 @@ export function startCluster(o: ClusterOptions, script: string, args: string[]):
           return reject(new Error(m.message))
         }
         if (m?.type !== 'listening' || ++listening !== o.workers) return
-        resolve({ port: m.port!, stop })
+        resolve({ port: m.port!, pids: [...workers].map((x) => x.process.pid!), stop })
       })
       w.on('exit', (code, signal) => {
         workers.delete(w)
         if (stopping) return
         process.stderr.write(`demo: worker ${w.process.pid} exited (${code ?? signal}); starting another\n`)
         if (listening < o.workers) return reject(new Error('a worker died while starting; see the log above'))
-        fork()
+        const next = fork()
+        next.once('listening', () => process.stderr.write(`demo: worker ${next.process.pid} started\n`))
       })
+      return w
     }
     const stop = () => {
       stopping = true

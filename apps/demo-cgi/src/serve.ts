@@ -189,6 +189,7 @@ async function main(): Promise<void> {
     const running = await startCluster(clusterOptions, fileURLToPath(import.meta.url), argv)
     port = running.port
     how = `node:cluster, ${opts.workers} workers sharing one open store`
+    extra = `  workers: ${running.pids.join(' ')}\n`
     stop = running.stop
   }
   onSignals(stop)

@@ -131,7 +131,7 @@ export async function load(
   url: string,
   total: number,
   concurrency: number,
-  opts: { method?: string; body?: string } = {},
+  opts: { method?: string; body?: string; tolerateErrors?: boolean } = {},
 ): Promise<Reply[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
   const replies: Reply[] = []
@@ -139,7 +139,12 @@ export async function load(
   const client = async () => {
     while (next < total) {
       next++
-      replies.push(await http(url, { ...opts, agent }))
+      try {
+        replies.push(await http(url, { ...opts, agent }))
+      } catch (e) {
+        if (!opts.tolerateErrors) throw e
+        replies.push({ status: 0, headers: {}, body: String(e) }) // connection lost (e.g. its worker was killed)
+      }
     }
   }
   try {
