@@ -29,8 +29,11 @@ describe('4. cluster mode, 2 workers', () => {
     await checkPeopleFlow(demo)
   })
 
-  it('4.3 stops on SIGTERM with exit code 0', async () => {
-    expect(await demo.stop()).toBe(0)
+  it('4.3 stops on SIGINT (Ctrl-C) with exit code 0, workers included', async () => {
+    const pids = /workers: (\d+) (\d+)/.exec(demo.output())!.slice(1).map(Number)
+    expect(await demo.stop('SIGINT')).toBe(0)
+    await new Promise((r) => setTimeout(r, 200))
+    for (const pid of pids) expect(() => process.kill(pid, 0), `worker ${pid}`).toThrow()
   })
 })
 

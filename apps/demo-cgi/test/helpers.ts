@@ -53,7 +53,8 @@ export interface Demo {
   url: string
   child: ChildProcess
   output: () => string
-  stop: () => Promise<number | null>
+  /** Sends `signal` (default SIGTERM) unless it already exited; resolves with the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
 /** Starts `node dist/serve.js --port 0 --mode <mode> ...` and resolves with its printed URL. */
@@ -66,8 +67,8 @@ export function startDemo(mode: string, storePath: string, extraArgs: string[] =
   child.stdout!.on('data', (c) => (out += c))
   child.stderr!.on('data', (c) => (out += c))
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     return exited
   }
   return new Promise((resolve, reject) => {
