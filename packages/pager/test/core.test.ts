@@ -151,6 +151,55 @@ describe('2. transactions', () => {
   })
 })
 
+describe('2b. runs and savepoints from JS', () => {
+  it('2.6 extendRun grows in place when the next pages are free, also at the end of the store', () => {
+    const p = openPager(fresh())
+    const [a, b] = p.transaction(() => [p.allocPages(2), p.allocPages(3)])
+    p.transaction(() => p.freePages(b))
+    p.begin()
+    expect(p.extendRun(a, 5)).toBe(true) // takes b's old pages
+    expect(p.runLength(a)).toBe(5)
+    expect(p.runStart(a + 4)).toBe(a)
+    expect(p.runStart(a + 5)).toBe(-1)
+    expect(p.extendRun(a, 400)).toBe(true) // the run ends the used part: the store grows
+    expect(p.runLength(a)).toBe(400)
+    expect(p.stats().pageCount).toBeGreaterThanOrEqual(a + 400)
+    p.mem.setU8((a + 399) * PAGE_SIZE, 1)
+    const c = p.allocPages(1)
+    expect(p.extendRun(a, 401)).toBe(c !== a + 400) // false when c took the next page
+    p.commit()
+    expect(p.check()).toEqual([])
+    p.close()
+  })
+  it('2.7 savepoint/rollbackTo undo later writes, allocations and frees; foreign tokens are refused', () => {
+    const p = openPager(fresh())
+    const a = p.transaction(() => p.allocPages(1))
+    const off = a * PAGE_SIZE
+    p.begin()
+    p.willWrite(off, 8)
+    p.mem.setU64(off, 1)
+    const sp = p.savepoint()
+    p.willWrite(off, 8)
+    p.mem.setU64(off, 2)
+    const b = p.allocPages(7)
+    p.freePages(a)
+    p.setSlot(6, 66)
+    p.rollbackTo(sp)
+    expect(p.mem.u64(off)).toBe(1)
+    expect(p.runStart(b)).toBe(-1)
+    expect(p.slot(6)).toBe(0)
+    expect(p.runLength(a)).toBe(1)
+    expect(() => p.rollbackTo(sp + 1000)).toThrow(PersistError)
+    p.commit()
+    expect(p.runLength(a)).toBe(1) // the free was undone
+    p.begin()
+    expect(p.mem.u64(off)).toBe(1)
+    p.commit()
+    expect(p.check()).toEqual([])
+    p.close()
+  })
+})
+
 describe('3. growth', () => {
   it('3.1 large allocation grows the file and the mapping', () => {
     const f = fresh()
