@@ -1627,6 +1627,8 @@ export class Objects {
         report(`${from}: ${hex(r)} is not a valid record (type ${t}, gen ${g}) (O1)`)
         return
       }
+      if (problems !== null && g >= m.u32(this.metaOff + OM_NEXT_GEN))
+        report(`${from}: record ${hex(r)} has generation ${g}, not below om_next_gen (O9)`)
       w.counts.set(r, 1)
       w.reach.add(r)
       w.records.push(r)

@@ -256,3 +256,45 @@ describe('4. damaged stores', () => {
     expect(() => open(p)).toThrow(expect.objectContaining({ code: 'PERSIST_VERSION' }))
   })
 })
+
+describe('5. savepoints and the journaled-line cache', () => {
+  it('5.1 writes after a savepoint to lines already written before it are undone by rollbackTo', () => {
+    const p = freshPath(dir)
+    const q = open(p)
+    const long = 'a string long enough to live in its own block'
+    tx(q, () => {
+      q.dictSet(q.rootOff, 'x', 0)
+      q.dictSet(q.rootOff, 's', long)
+    })
+    q.begin()
+    q.dictSet(q.rootOff, 'x', 1)
+    q.dictSet(q.rootOff, 's', long.toUpperCase())
+    const sp = q.savepoint()
+    q.dictSet(q.rootOff, 'x', 2)
+    q.dictSet(q.rootOff, 'x', 3)
+    q.dictSet(q.rootOff, 's', long.replace('a', 'b')) // same length: rewritten in place
+    q.dictSet(q.rootOff, 'y', [1, 2, 3])
+    q.rollbackTo(sp)
+    expect(q.dictGet(q.rootOff, 'x')).toBe(1)
+    expect(q.dictGet(q.rootOff, 's')).toBe(long.toUpperCase())
+    expect(q.dictHas(q.rootOff, 'y')).toBe(false)
+    const sp2 = q.savepoint()
+    q.dictSet(q.rootOff, 'x', 4)
+    q.rollbackTo(sp2)
+    expect(q.dictGet(q.rootOff, 'x')).toBe(1)
+    q.commit()
+    q.begin()
+    q.dictSet(q.rootOff, 'x', 5)
+    q.dictSet(q.rootOff, 'x', 6)
+    q.dictSet(q.rootOff, 's', long)
+    q.abort()
+    q.close()
+    const r = open(p)
+    expect(tx(r, () => [r.dictGet(r.rootOff, 'x'), r.dictGet(r.rootOff, 's')])).toEqual([
+      1,
+      long.toUpperCase(),
+    ])
+    expect(r.check()).toEqual([])
+    r.close()
+  })
+})
