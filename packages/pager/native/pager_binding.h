@@ -25,9 +25,10 @@
 //
 // Views of the mapping (windows()) are external ArrayBuffers created with
 // napi_create_external_arraybuffer (see TOOLCHAIN.md: the node-addon-api wrapper
-// double-frees when creation fails). They may outlive close(): PagerHolder then keeps
-// the address range occupied by zero pages until the last view is collected, so a
-// stale view reads zeros instead of faulting.
+// double-frees when creation fails). PagerHolder keeps weak references to them and
+// detaches them (napi_detach_arraybuffer) before unmapping at close, so a view kept
+// past close() throws (DataView) or is empty (typed arrays) instead of faulting, and
+// no address space stays reserved after close.
 #pragma once
 
 #include <napi.h>
@@ -144,22 +145,10 @@ inline persist::OpenOptions ParseOpenOptions(Napi::Env env, Napi::Value v) {
 
 // ---- the handle ---------------------------------------------------------------
 
-// Address range kept alive for views after close (see the file comment).
-struct ViewRange {
-  uint8_t* base = nullptr;
-  uint64_t bytes = 0;  // bytes of [base, ...) to munmap once refs reaches 0 after close
-  uint64_t refs = 0;   // live external ArrayBuffers
-  bool closed = false;
-  bool owned = true;   // false once the core unmapped everything itself
-};
-
-inline void ViewFinalize(napi_env, void*, void* hint) {
-  auto* r = static_cast<ViewRange*>(hint);
-  if (--r->refs == 0 && r->closed) {
-    if (r->base && r->bytes) munmap(r->base, r->bytes);
-    delete r;
-  }
-}
+// Views are detached at close (napi_detach_arraybuffer), so no JS object can reach
+// the mapping once it is unmapped: a stale DataView throws TypeError, a stale
+// Uint8Array has length 0. Nothing to free when a view is collected.
+inline void ViewFinalize(napi_env, void*, void*) {}
 
 // Base of native handles that own a Pager. Derive from it next to Napi::ObjectWrap.
 class PagerHolder {
@@ -191,43 +180,58 @@ class PagerHolder {
 
   void ClosePager() {
     if (!pager_) return;
-    uint8_t* b = nullptr;
-    uint64_t n = 0;
-    pager_->close_keep_address_range(&b, &n);
-    if (views_ && views_->refs > 0) {
-      views_->base = b;
-      views_->bytes = n;
-      views_->closed = true;
-      views_ = nullptr;  // the last finalizer frees it
-    } else {
-      if (b && n) munmap(b, n);
-      delete views_;
-      views_ = nullptr;
-    }
+    DetachViews();
+    pager_->close();
     pager_.reset();
+  }
+
+  // Detaches every window still alive (weak references), so that unmapping cannot
+  // leave a JS view pointing at unmapped memory.
+  void DetachViews() {
+    for (napi_ref r : views_) {
+      napi_value v = nullptr;
+      if (env_ && napi_get_reference_value(env_, r, &v) == napi_ok && v != nullptr) {
+        bool detached = true;
+        if (napi_is_detached_arraybuffer(env_, v, &detached) == napi_ok && !detached)
+          napi_detach_arraybuffer(env_, v);
+      }
+      if (env_) napi_delete_reference(env_, r);
+    }
+    views_.clear();
   }
 
   // Windows: window k starts at byte k*2^31 and is min(2^32, mapped - start) long.
   Napi::Value Windows(Napi::Env env) {
     persist::Pager& p = pager();
-    if (!views_) views_ = new ViewRange();
+    env_ = env;
+    PruneViews();
     uint64_t mapped = p.mapped_bytes();
     Napi::Array arr = Napi::Array::New(env);
     uint32_t k = 0;
     for (uint64_t start = 0; start < mapped; start += (uint64_t(1) << 31), ++k) {
       uint64_t len = std::min<uint64_t>(uint64_t(1) << 32, mapped - start);
       napi_value ab;
-      views_->refs++;
-      napi_status st = napi_create_external_arraybuffer(env, p.base() + start, size_t(len), ViewFinalize, views_, &ab);
-      if (st != napi_ok) {
-        // Node has already run the finalizer (TOOLCHAIN.md), which dropped our count.
+      napi_status st = napi_create_external_arraybuffer(env, p.base() + start, size_t(len), ViewFinalize, nullptr, &ab);
+      if (st != napi_ok)  // Node has already run the (no-op) finalizer (TOOLCHAIN.md)
         throw Napi::Error::New(env, "cannot create a view of the store mapping (napi status " + std::to_string(st) + ")");
-      }
+      napi_ref r;
+      if (napi_create_reference(env, ab, 0, &r) != napi_ok) throw Napi::Error::New(env, "cannot reference a view");
+      views_.push_back(r);
       arr.Set(k, ab);
     }
     return arr;
   }
 
+  // Drops weak references whose view was collected (keeps views_ short).
+  void PruneViews() {
+    size_t j = 0;
+    for (napi_ref r : views_) {
+      napi_value v = nullptr;
+      if (napi_get_reference_value(env_, r, &v) == napi_ok && v != nullptr) views_[j++] = r;
+      else napi_delete_reference(env_, r);
+    }
+    views_.resize(j);
+  }
 
   // ---- JS methods (bound by PagerMethods<W>) ----------------------------------
 #define PERSIST_GUARD(body)                          \
@@ -378,7 +382,8 @@ class PagerHolder {
 
  protected:
   std::unique_ptr<persist::Pager> pager_;
-  ViewRange* views_ = nullptr;
+  std::vector<napi_ref> views_;  // weak references to the windows handed out
+  napi_env env_ = nullptr;
   std::string path_;
 };
 
