@@ -664,6 +664,7 @@ export class Objects {
       case T_STR: {
         const n = m.u32(s + 4)
         const p = m.u64(s + 8)
+        if (p + n > m.size) throw corrupt(`string at ${hex(s)} points outside the file (${hex(p)})`)
         return m.u8(s + 1) === ENC_LATIN1 ? m.latin1(p, n) : m.ucs2(p, n)
       }
       case T_REF:
@@ -674,12 +675,14 @@ export class Objects {
         return new Date(m.f64(s + 8))
       case T_BYTES: {
         const n = m.u32(s + 4)
+        if (m.u64(s + 8) + n > m.size) throw corrupt(`bytes at ${hex(s)} point outside the file`)
         const copy = new Uint8Array(n) // a fresh copy: mutating it does not write back
         if (n > 0) copy.set(m.bytes(m.u64(s + 8), n))
         return makeBytes(m.u8(s + 1), copy)
       }
       case T_BIGREC: {
         const n = m.u32(s + 4)
+        if (m.u64(s + 8) + n > m.size) throw corrupt(`bigint at ${hex(s)} points outside the file`)
         const b = m.bytes(m.u64(s + 8), n)
         let v = 0n
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i])

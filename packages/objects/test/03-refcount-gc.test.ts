@@ -228,8 +228,13 @@ describe('4. damaged stores', () => {
     const problems = q.check()
     expect(problems.some((s) => /invalid value tag 99/.test(s))).toBe(true)
     expect(problems.some((s) => /dangling offset 0x7ffff0/.test(s))).toBe(true)
-    // reading the bad slot is a PERSIST_CORRUPT error, not garbage
+    // reading a bad slot is a PERSIST_CORRUPT error, not garbage
     expect(() => tx(q, () => q.listGet(l, 0))).toThrow(/invalid value tag 99/)
+    tx(q, () => {
+      q.pager.willWrite(sslot, 16)
+      m.setU64(sslot + 8, 2 ** 40)
+    })
+    expect(() => tx(q, () => q.dictGet(a, 's'))).toThrow(expect.objectContaining({ code: 'PERSIST_CORRUPT' }))
     q.close()
   })
 
