@@ -1,7 +1,7 @@
 // Keeps the benchmark suite working: runs every workload at its tiny --quick size
 // and checks that each completed and that the report and plots were written. No
 // thresholds: speed claims come from the full run's report, never from a test.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -15,12 +15,29 @@ const out = mkdtempSync(join(tmpdir(), 'persist-bench-quick-'))
 
 afterAll(() => rmSync(out, { recursive: true, force: true }))
 
-describe('bench/run.mjs --quick', () => {
-  it('runs every workload and writes the report with plots', () => {
-    const r = spawnSync(process.execPath, [runMjs, '--quick', '--out', out], {
-      encoding: 'utf8',
-      timeout: 170_000,
+// Asynchronous on purpose: a worker blocked for minutes in spawnSync cannot answer
+// vitest's RPC ("Timeout calling onTaskUpdate").
+function run(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
     })
+  })
+}
+
+describe('bench/run.mjs --quick', () => {
+  it('runs every workload and writes the report with plots', async () => {
+    const r = await run([runMjs, '--quick', '--out', out], 170_000)
     const log = `${r.stdout}\n${r.stderr}`
     expect(r.status, log).toBe(0)
     expect(log).toContain(`${workloads.length} of ${workloads.length} workloads completed`)
