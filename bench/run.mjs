@@ -11,7 +11,7 @@
 //           full run of everything; a partial or quick run writes to a temporary
 //           directory unless --out is given, so it never replaces the published report)
 // --only    workloads by group (pager, heap, objects, persist) or by id
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -216,11 +216,15 @@ md.push(`Total run time: ${total.toFixed(0)} s.`)
 md.push('')
 const reportPath = join(args.out, 'benchmarks.md')
 writeFileSync(reportPath, md.join('\n'))
-// The raw results, for anyone who wants to re-plot or compare runs.
+// The raw results, for anyone who wants to re-plot or compare runs (formatted with
+// the repo's biome so that `biome check .` stays clean when docs/ is committed).
+const resultsPath = join(plotDir, 'results.json')
 writeFileSync(
-  join(plotDir, 'results.json'),
-  `${JSON.stringify({ date: started.toISOString(), quick: args.quick, machine, versions, results }, null, 1)}\n`,
+  resultsPath,
+  `${JSON.stringify({ date: started.toISOString(), quick: args.quick, machine, versions, results }, null, 2)}\n`,
 )
+const biome = join(repo, 'node_modules/.bin/biome')
+if (existsSync(biome)) spawnSync(biome, ['format', '--write', resultsPath], { stdio: 'ignore' })
 const failed = results.filter((r) => r.failed)
 console.log(
   `wrote ${relative(process.cwd(), reportPath) || reportPath} and ${relative(process.cwd(), plotDir) || plotDir}/*.svg`,
