@@ -581,10 +581,11 @@ async function parent(argv) {
   }
   console.log(table(rows))
   const signals = failures.filter((f) => /^(SIGNAL|HANG)/.test(f.detail)).length
+  const loaded = failures.filter((f) => /caused code to be loaded/.test(f.detail)).length
   for (const f of failures.slice(0, 30))
     console.log(`FAIL [${f.cs.group}] ${f.cs.name}: ${f.detail.split('\n').slice(0, 6).join(' | ')}`)
   console.log(
-    `bad-files: ${n} cases, ${failures.length} failures (${signals} signals/hangs) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `bad-files: ${n} cases, ${failures.length} failures (${signals} signals/hangs, ${loaded} code loads, ${failures.length - signals - loaded} untyped errors) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   )
   if (o.keep) mkdirSync(o.keep, { recursive: true })
   rmDir(dir)
