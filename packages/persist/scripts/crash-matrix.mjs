@@ -399,6 +399,9 @@ async function parent(argv) {
 }
 
 const spare = new Map()
+// slow workloads alternate: even trials kill after commit 7..9 (the file-growth
+// workload then really passes 1 GiB), odd ones after a random delay
+let growthSeen = 0
 function spawnSpare() {
   let handler = () => {}
   const c = runChild(SELF, ['--child'], {
@@ -421,13 +424,11 @@ async function trial(name, seed, master, o, verifier) {
   const window = w.killWindowMs ?? o['max-delay-ms']
   // kill plan: 15% a random delay from the start (may land in open/creation/init),
   // 55% a random delay after "committed 0", 30% right after reading "committed K"
-  // (slow workloads with a kill window: half the trials kill after commit 7..9, so
-  // the file-growth workload really passes 1 GiB)
   const roll = master.int(100)
   const how = w.readers
     ? 'reader-up+'
     : w.killWindowMs
-      ? roll < 50
+      ? growthSeen++ % 2 === 0
         ? 'after-commit'
         : 'commit0+'
       : roll < 15
@@ -458,7 +459,7 @@ async function trial(name, seed, master, o, verifier) {
     if (line === 'ready') {
       tReady = performance.now()
       // a slow workload may not reach the target commit soon: kill it anyway
-      if (how === 'after-commit') setTimeout(() => kill(p), 2 * window)
+      if (how === 'after-commit') setTimeout(() => kill(p), w.killWindowMs ? 120_000 : 2 * window)
       if (w.readers) {
         readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`], {
           stdin: 'pipe',
@@ -478,7 +479,7 @@ async function trial(name, seed, master, o, verifier) {
   })
   if (how === 'spawn+') setTimeout(() => kill(c.proc), delay)
   // safety: a child that never reaches its target is killed anyway
-  const safety = setTimeout(() => kill(c.proc), (w.killWindowMs ?? 0) + 10_000)
+  const safety = setTimeout(() => kill(c.proc), w.killWindowMs ? 130_000 : 10_000)
   const r = await c.done
   clearTimeout(safety)
   let k = -1
