@@ -69,7 +69,7 @@ async function child(dir, rounds) {
     for (let i = 0; i < 1000 && !err; i++) {
       try {
         s.transaction(() => {
-          s.root[`fill${i}`] = String.fromCharCode(65 + (i % 26)).repeat(CHUNK - 1) + 'x'
+          s.root[`fill${i}`] = `${String.fromCharCode(65 + (i % 26)).repeat(CHUNK - 1)}x`
           s.root[`fill${i}b`] = [i, 'y'.repeat(CHUNK)]
         })
         added++
