@@ -57,7 +57,7 @@ for (const size of [16, 256, 4096, 65536]) {
 }
 h.close()
 process.stdout.write(
-  '\nfrom JS (ns per alloc+free pair; "own txn": ns per call, each call its own transaction)\n',
+  '\nfrom JS (process CPU ns per alloc+free pair, transactions of 256 pairs; "own txn": ns per call, each call its own transaction)\n',
 )
 process.stdout.write(`${'size'.padEnd(10)}${'in txn'.padStart(10)}${'own txn'.padStart(10)}\n`)
 for (const r of rows)

@@ -283,8 +283,8 @@ void Heap::init() {
   }
   uint64_t page = pager_.alloc_pages(1);
   auto* m = reinterpret_cast<pst_heap_meta*>(base_ + (page << PST_PAGE_SHIFT));
-  pager_.will_write(page << PST_PAGE_SHIFT, sizeof(pst_heap_meta));  // I1 (fresh page: journals nothing)
-  std::memset(static_cast<void*>(m), 0, sizeof *m);
+  pager_.will_write(page << PST_PAGE_SHIFT, PST_PAGE_SIZE);  // I1 (fresh page: journals nothing)
+  std::memset(static_cast<void*>(m), 0, PST_PAGE_SIZE);  // the page after the struct is zero too (FORMAT.md)
   m->hp_magic = PST_HEAP_META_MAGIC;
   m->hp_version = kHeapVersion;
   m->hp_class_count = PST_HEAP_CLASS_COUNT;
