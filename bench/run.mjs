@@ -96,6 +96,11 @@ function machineInfo() {
     os: `${os.type()} ${os.release()} (${os.arch()})`,
     'temp dir': `${os.tmpdir()} on ${fs}`,
     node: process.version,
+    // Other jobs on the machine inflate fsync and file-write times most of all.
+    'load average at start (1/5/15 min)': os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' / '),
   }
 }
 
