@@ -105,6 +105,7 @@ function machineInfo() {
 }
 
 const started = new Date()
+const machine = machineInfo()
 console.log(`persist benchmarks — ${args.quick ? 'QUICK (tiny sizes, figures not meaningful)' : 'full run'}`)
 console.log(`${selected.length} workloads: ${selected.map((w) => w.id).join(', ')}\n`)
 
@@ -136,7 +137,6 @@ rmSync(scratch, { recursive: true, force: true })
 // ---- report
 const plotDir = join(args.out, 'bench')
 mkdirSync(plotDir, { recursive: true })
-const machine = machineInfo()
 const versions = { ...(await ourVersions()), ...peerVersions() }
 const md = []
 md.push('# Benchmarks')
