@@ -72,8 +72,54 @@ typedef struct pst_lock {
   uint8_t lk_mutex[64];    /* pthread_mutex_t, padded */
   uint32_t lk_commit_seq;  /* low 32 bits of hd_txid: futex word for change watchers */
   uint32_t lk_watchers;    /* number of processes waiting on lk_commit_seq */
-  uint8_t lk_reserved[48];
+  uint32_t lk_mode;        /* durability of every opener: 0 unset (= process), 1 process, 2 full */
+  uint32_t lk_wal_flags;   /* full mode: PST_WAL_REPLAY_NEEDED while a commit is between its log
+                            * write and the end of its store writes (a dead or failed committer
+                            * leaves it set: the next begin() replays the log) */
+  uint64_t lk_wal_epoch;   /* full mode: current epoch of the write-ahead log */
+  uint64_t lk_wal_end;     /* full mode: byte offset in the log where the next record goes */
+  uint8_t lk_reserved[24];
 } pst_lock;
+
+#define PST_MODE_PROCESS 1u
+#define PST_MODE_FULL 2u
+#define PST_WAL_REPLAY_NEEDED 1u
+
+/* ---- write-ahead log of durability 'full' (file "<store>-wal") ------------ */
+
+/* Two header slots at byte 0 and byte 512 (one 512-byte sector each, so a torn write
+ * damages at most one); the valid slot with the larger wh_epoch is current. Epoch e is
+ * written to slot e % 2. Records start at PST_WAL_FIRST_RECORD and follow each other. */
+#define PST_WAL_HEADER_MAGIC 0x4448574C41575350ull /* "PSWALWHD" */
+#define PST_WAL_RECORD_MAGIC 0x4352574C41575350ull /* "PSWALWRC" */
+#define PST_WAL_VERSION 1u
+#define PST_WAL_FIRST_RECORD 4096u
+typedef struct pst_wal_header {
+  uint64_t wh_magic;   /*  0 PST_WAL_HEADER_MAGIC */
+  uint32_t wh_version; /*  8 PST_WAL_VERSION */
+  uint32_t wh_pad;     /* 12 0 */
+  uint64_t wh_epoch;   /* 16 records of other epochs are ignored */
+  uint64_t wh_reserved[4]; /* 24 0 */
+  uint32_t wh_crc;     /* 56 CRC32C of bytes [0, 56) */
+  uint32_t wh_pad2;    /* 60 0 */
+} pst_wal_header;
+
+/* A redo record: this header, wr_ranges times (pst_wal_range + wg_len bytes padded to
+ * 8), then a u32 CRC32C of every preceding byte of the record and a u32 0. wr_bytes
+ * counts all of it (a multiple of 8). Replay writes each range at wg_off in the store. */
+typedef struct pst_wal_record {
+  uint64_t wr_magic;      /*  0 PST_WAL_RECORD_MAGIC */
+  uint64_t wr_epoch;      /*  8 the log's epoch when written */
+  uint64_t wr_txid;       /* 16 hd_txid of the committed transaction (increasing in a log) */
+  uint64_t wr_page_count; /* 24 hd_page_count after it (the store file is at least this long) */
+  uint64_t wr_bytes;      /* 32 total record length */
+  uint32_t wr_ranges;     /* 40 number of ranges */
+  uint32_t wr_pad;        /* 44 0 */
+} pst_wal_record;
+typedef struct pst_wal_range {
+  uint64_t wg_off; /* byte offset in the store */
+  uint64_t wg_len; /* bytes that follow (> 0) */
+} pst_wal_range;
 
 /* Invariants (checked by the pager's check()):
  *  H1 hd_magic, hd_format, hd_endian, hd_page_size hold the constants above.
@@ -184,6 +230,12 @@ typedef struct pst_large {
 PST_STATIC_ASSERT(sizeof(pst_lock) == 136, "pst_lock size");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_mutex) == 16, "lk_mutex");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_commit_seq) == 80, "lk_commit_seq");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_mode) == 88, "lk_mode");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_wal_epoch) == 96, "lk_wal_epoch");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_wal_end) == 104, "lk_wal_end");
+PST_STATIC_ASSERT(sizeof(pst_wal_header) == 64, "pst_wal_header size");
+PST_STATIC_ASSERT(sizeof(pst_wal_record) == 48, "pst_wal_record size");
+PST_STATIC_ASSERT(sizeof(pst_wal_range) == 16, "pst_wal_range size");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_format) == 8, "hd_format");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_page_count) == 24, "hd_page_count");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_header, hd_txid) == 32, "hd_txid");

@@ -236,10 +236,13 @@ describe('7. misuse', () => {
     expect(() => openPager(f, { lockTimeoutMs: '5' } as never)).toThrow(TypeError)
     expect(() => openPager(f, { mode: 0o10000 })).toThrow(RangeError)
   })
-  it("7.2 durability 'full' is UNSUPPORTED for now", () => {
-    const e = errorOf(() => openPager(fresh(), { durability: 'full' }))
-    expect(e.code).toBe('PERSIST_UNSUPPORTED')
-    expect(e.message).toMatch(/issue 10/)
+  it("7.2 durability 'full' opens; an opener asking for the other mode is INVALID", () => {
+    const f = fresh()
+    const p = openPager(f, { durability: 'full' })
+    const e = errorOf(() => openPager(f))
+    expect(e.code).toBe('PERSIST_INVALID')
+    expect(e.message).toMatch(/same durability/)
+    p.close()
   })
   it('7.3 method arguments are checked; pager pages are refused', () => {
     const p = openPager(fresh())

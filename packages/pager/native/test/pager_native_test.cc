@@ -265,7 +265,25 @@ static void t_bad_files() {
   CHECK(code_of([&] { Pager::open(g_dir, OpenOptions{}); }) == Code::INVALID);
   o = OpenOptions{};
   o.durability = persist::Durability::FULL;
-  CHECK(code_of([&] { Pager::open(path("h.persist"), o); }) == Code::UNSUPPORTED);
+  {  // durability 'full' (F1-F10): commit, abort, growth, reopen; a 'process' opener is refused
+    auto p = Pager::open(path("h.persist"), o);
+    p->begin();
+    uint64_t pg = p->alloc_pages(300);
+    std::memset(p->base() + pg * P, 0x5a, 300 * P);
+    p->set_slot(1, pg);
+    p->commit();
+    p->begin();
+    p->will_write(pg * P, 8);
+    std::memset(p->base() + pg * P, 0x11, 8);
+    p->abort();
+    CHECK(p->base()[pg * P] == 0x5a);
+    CHECK(code_of([&] { Pager::open(path("h.persist"), OpenOptions{}); }) == Code::INVALID);
+    CHECK(p->check().empty());
+    p->close();
+    auto q = Pager::open(path("h.persist"), o);
+    CHECK(q->slot(1) == pg && q->base()[pg * P + 300 * P - 1] == 0x5a);
+    CHECK(q->check().empty());
+  }
   ++g_passed;
 }
 
