@@ -81,16 +81,23 @@ async function parent(argv) {
   open(file).close()
   const t0 = Date.now()
   const pending = [] // per waiter: queue of resolvers for its next line
+  const early = [] // per waiter: lines that arrived before anyone asked for them
   const waiters = [0, 1, 2].map((i) => {
     pending[i] = []
+    early[i] = []
     const c = runChild(SELF, ['--waiter', file, `w${i}`], {
       stdin: 'pipe',
-      onLine: (line) => pending[i].shift()?.(line),
+      onLine: (line) => {
+        const r = pending[i].shift()
+        if (r) r(line)
+        else early[i].push(line)
+      },
     })
     c.proc.stdin.on('error', () => {})
     return c
   })
-  const nextLine = (i) => new Promise((r) => pending[i].push(r))
+  const nextLine = (i) =>
+    early[i].length ? Promise.resolve(early[i].shift()) : new Promise((r) => pending[i].push(r))
   for (let i = 0; i < 3; i++) {
     const l = await nextLine(i)
     if (l !== 'up') throw new Error(`waiter ${i} did not start: ${l}`)

@@ -21,5 +21,5 @@ describe('reliability: lock-holder death', () => {
     expect(r.out).toMatch(/lock-death: 100 kills, 100 complete trials, .*total 300, h 100; 0 failures/)
     expect(r.out).not.toMatch(/FAIL/)
     expect(r.code).toBe(0)
-  }, 600_000)
+  }, 1_200_000)
 })
