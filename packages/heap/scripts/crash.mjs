@@ -19,7 +19,7 @@
 // Stores are reused for several trials in a row (recovery after recovery), then
 // replaced. Exit code 0 when every trial passed; a summary line (or JSON) at the end.
 import { spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -64,7 +64,7 @@ function child(file, seed) {
       h.setRoot(1, t)
     })
   }
-  process.stdout.write('ready\n')
+  writeSync(1, 'ready\n')
   for (;;) {
     const seq = h.transaction(() => {
       const ops = 1 + Math.floor(r() * 24)
@@ -121,7 +121,7 @@ function child(file, seed) {
       m.setF64(t + 8, s)
       return s
     })
-    process.stdout.write(`c ${seq}\n`)
+    writeSync(1, `c ${seq}\n`) // synchronous: once it returns, the parent can read it even after a kill
   }
 }
 
@@ -236,7 +236,8 @@ function runTrial(file, seed, killAfterMs) {
       stderr += d
     })
     c.on('error', reject)
-    c.on('exit', (code, signal) => {
+    // 'close', not 'exit': it comes after every byte the child wrote has been read
+    c.on('close', (code, signal) => {
       clearTimeout(timer)
       if (signal !== 'SIGKILL')
         resolve({ last, error: `child exited by itself (code ${code}): ${stderr.slice(0, 2000)}` })
