@@ -80,8 +80,8 @@ struct HeapClassStats {
 };
 
 struct HeapStats {
-  uint64_t bytes_live = 0;      // usable bytes of live blocks (hp_bytes_live)
-  uint64_t blocks_live = 0;     // live blocks (hp_blocks_live)
+  uint64_t bytes_live = 0;      // usable bytes of live blocks (slabs walked + hp_bytes_live for large ones)
+  uint64_t blocks_live = 0;     // live blocks (slabs walked + hp_blocks_live)
   uint64_t bytes_free_in_slabs = 0;  // free block bytes inside slabs
   uint64_t slab_pages = 0;      // pages held by slabs
   uint64_t large_pages = 0;     // pages held by large blocks
