@@ -148,7 +148,14 @@ describe("10. durability 'full'", () => {
   it('10.6 kill -9 during commits: every reported commit is present, check() clean', async () => {
     const f = fresh()
     counterStore(f).close()
-    for (let trial = 0; trial < 3; trial++) {
+    // trials 0-2: this process keeps the store open, so a killed holder is recovered by
+    // begin() (EOWNERDEAD / lk_wal_flags); trials 3-4: by the next first opener
+    let keep: Pager | null = openPager(f, { durability: 'full' })
+    for (let trial = 0; trial < 5; trial++) {
+      if (trial === 3) {
+        keep?.close()
+        keep = null
+      }
       const c = spawn(process.execPath, [fixture('full-incr.mjs'), f, '1000000', '1'], {
         stdio: ['ignore', 'pipe', 'inherit'],
       })
@@ -166,12 +173,12 @@ describe("10. durability 'full'", () => {
         })
         c.on('exit', () => resolve())
       })
-      const p = openPager(f, { durability: 'full' })
+      const p = keep ?? openPager(f, { durability: 'full' })
       p.begin()
       expect(counter(p)).toBeGreaterThanOrEqual(last)
       expect(p.check()).toEqual([])
       p.commit()
-      p.close()
+      if (!keep) p.close()
     }
   })
 
@@ -207,5 +214,21 @@ describe("10. durability 'full'", () => {
     expect(counter(p)).toBe(1)
     expect(p.check()).toEqual([])
     p.close()
+  })
+  it('10.9 a failed store write after the commit point: PERSIST_IO says committed; the next begin() replays the log (the store sees it)', async () => {
+    const f = fresh()
+    const keep = counterStore(f)
+    // the child's 1st pwrite is commit 1's log record (then synced: committed), the 2nd its first store write
+    const out = JSON.parse(await run('full-fault.mjs', [f, '3'], { PERSIST_IO_FAIL: 'pwrite:2' }))
+    expect(out.committed).toBe(0)
+    expect(out.error.code).toBe('PERSIST_IO')
+    expect(out.error.message).toMatch(/committed in the log/)
+    expect(out.after).toBe('PERSIST_IO')
+    // the child's own next begin() replayed the log (lk_wal_flags) before refusing the write
+    keep.begin()
+    expect(counter(keep)).toBe(1)
+    expect(keep.check()).toEqual([])
+    keep.commit()
+    keep.close()
   })
 })
