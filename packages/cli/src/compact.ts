@@ -14,6 +14,9 @@
  *     FILE.compact-tmp is deleted by the next compact);
  *  C4 shared records (rc_refs > 1) stay shared and cycles are kept: the copy maps
  *     old record offsets to new ones for exactly those records.
+ *  C5 the redo log of durability 'full' (FILE-wal) never outlives the old layout: it
+ *     is removed before the rename (see the code). The compacted file is written in
+ *     'process' mode; open it with durability 'full' to start a new log.
  */
 import {
   chmodSync,
@@ -36,6 +39,15 @@ export interface CompactResult {
   before: number
   after: number
   entries: number
+}
+
+function syncDir(dir: string): void {
+  const dfd = openSync(dir, 'r')
+  try {
+    fsyncSync(dfd)
+  } finally {
+    closeSync(dfd)
+  }
 }
 
 /** Records copied between intermediate commits of the new file. */
@@ -106,13 +118,18 @@ export function compact(file: string, progress: Progress | undefined, lockTimeou
       closeSync(fd)
     }
     refuseIfShared(file, 'to replace it', 1) // C1, second look (our own handle holds one open lock)
-    renameSync(tmp, file)
-    const dfd = openSync(dirname(file), 'r')
-    try {
-      fsyncSync(dfd)
-    } finally {
-      closeSync(dfd)
+    // C5: a durability-'full' store has a redo log FILE-wal. Opening FILE (as the only
+    // opener) replayed it into FILE and synced FILE, so the log holds nothing FILE
+    // lacks — but its records name offsets of the OLD layout: left next to the new
+    // file, the next opener would replay them into it. Remove it (and sync the
+    // directory) BEFORE the rename, so no crash can pair the new file with the log.
+    const wal = `${file}-wal`
+    if (existsSync(wal)) {
+      unlinkSync(wal)
+      syncDir(dirname(file))
     }
+    renameSync(tmp, file)
+    syncDir(dirname(file))
     return { before, after: statSync(file).size, entries }
   } catch (e) {
     try {

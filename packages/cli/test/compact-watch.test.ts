@@ -64,6 +64,22 @@ describe('3 compact', () => {
   })
 })
 
+describe('3 compact, durability full', () => {
+  it("3.5 a 'full' store: data kept, the old redo log removed, the file opens in 'full' mode again", () => {
+    const store = join(dir, 'full.persist')
+    fixture('make-full.mjs', [store])
+    expect(existsSync(`${store}-wal`)).toBe(true)
+    const before = cli(['dump', store]).stdout
+    const r = cli(['compact', store])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(existsSync(`${store}-wal`)).toBe(false) // its records named offsets of the old layout
+    expect(cli(['dump', store]).stdout).toBe(before)
+    expect(fixture('make-full.mjs', [store]).size).toBe(100) // usable in 'full' mode again
+    expect(cli(['check', store]).code).toBe(0)
+  })
+})
+
 describe('3 compact, killed', () => {
   it('3.4 kill -9 in the middle of a compact leaves the original intact; the next compact cleans up', async () => {
     const store = join(dir, 'k.persist')
