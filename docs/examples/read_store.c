@@ -147,6 +147,13 @@ int main(int argc, char** argv) {
   fl.l_len = 1;
   int first = fcntl(fd, F_OFD_SETLK, &fl) == 0;
 
+  /* Durability 'full' (FORMAT.md "Durability 'full'"): this example does not replay the
+   * redo log, so as the only opener it refuses a store that has one. */
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  if (first && access(wal, F_OK) == 0)
+    return fail(2, "has a -wal redo log this example cannot replay; open the store once with persist first", path);
+
   /* step 4 */
   uint64_t mapped = hd.hd_page_count * PST_PAGE_SIZE;
   uint8_t* base = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -183,6 +190,12 @@ int main(int argc, char** argv) {
     h = (pst_header*)base;
     mx = (pthread_mutex_t*)h->hd_lock.lk_mutex;
   }
+  if (h->hd_lock.lk_wal_flags & PST_WAL_REPLAY_NEEDED) {
+    /* a 'full' commit is durable in the log but not yet in the store: leave it to persist */
+    if (e == EOWNERDEAD) pthread_mutex_consistent(mx);
+    pthread_mutex_unlock(mx);
+    return fail(2, "the redo log must be replayed first; open the store once with persist", path);
+  }
   if (e == EOWNERDEAD || __atomic_load_n(&h->hd_jr_entries, __ATOMIC_ACQUIRE) != 0) {
     /* A holder died mid-transaction: undo it before reading anything. */
     if (rollback(base, mapped) != 0) return fail(1, "the journal is damaged", path);
@@ -199,7 +212,7 @@ int main(int argc, char** argv) {
   if (heap_page != 0 && (heap_page + 1) * PST_PAGE_SIZE <= mapped) {
     const pst_heap_meta* hm = (const pst_heap_meta*)(base + heap_page * PST_PAGE_SIZE);
     if (hm->hp_magic == PST_HEAP_META_MAGIC) {
-      printf("heap_bytes_live=%" PRIu64 "\n", hm->hp_bytes_live);
+      printf("heap_large_bytes_live=%" PRIu64 "\n", hm->hp_bytes_live); /* live LARGE blocks only */
       printf("objects_meta=%" PRIu64 "\n", hm->hp_roots[0]);
     }
   }

@@ -38,7 +38,7 @@ PAGE = 4096
 MAGIC = b"\x89PERSIST"
 F_OFD_SETLK, F_OFD_SETLKW = 37, 38  # linux/fcntl.h
 HD_PAGE_COUNT, HD_TXID, HD_JR_FIRST, HD_JR_ENTRIES, HD_SLOTS = 24, 32, 56, 64, 128
-LK_OWNER_PID, LK_MUTEX = 264, 272
+LK_OWNER_PID, LK_MUTEX, LK_WAL_FLAGS = 264, 272, 348
 JR_CHUNK_BYTES = 16 * PAGE
 JOURNAL_MAGIC = 0x4B4E4843524E524A
 HEAP_MAGIC = 0x5041454854535250  # "PRSTHEAP"
@@ -72,6 +72,9 @@ class Store:
         except OSError:
             flock(self.fd, F_OFD_SETLKW, fcntl.F_RDLCK)
             self.exclusive = False
+        if self.exclusive and os.path.exists(path + "-wal"):
+            # durability 'full': this example does not replay the redo log
+            raise OSError(errno.EAGAIN, "has a -wal redo log this example cannot replay; open the store once with persist first")
         pages = struct.unpack_from("<Q", head, HD_PAGE_COUNT)[0]
         if pages * PAGE > size:
             raise Damaged("truncated store")
@@ -125,6 +128,12 @@ class Store:
             self.map(pages * PAGE)
             self.cbuf = (ctypes.c_char * self.size).from_buffer(self.mm)
             self.mutex = ctypes.addressof(self.cbuf) + LK_MUTEX
+        if self.u32(LK_WAL_FLAGS) & 1:  # a 'full' commit is in the log but not yet in the store
+            if e == errno.EOWNERDEAD:
+                libc.pthread_mutex_consistent(ctypes.c_void_p(self.mutex))
+            libc.pthread_mutex_unlock(ctypes.c_void_p(self.mutex))
+            self.mutex = None
+            raise OSError(errno.EAGAIN, "the redo log must be replayed first; open the store once with persist")
         if e == errno.EOWNERDEAD or self.u64(HD_JR_ENTRIES) != 0:
             self.rollback()
             if e == errno.EOWNERDEAD:
