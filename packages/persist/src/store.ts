@@ -122,27 +122,23 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   transaction<R>(fn: () => R): R {
     if (typeof fn !== 'function') throw new TypeError('transaction(fn): fn must be a function')
     this.checkOpen()
-    this.open()
-    const o = this.objects
-    const sp = o.savepoint()
+    // Outermost call outside a turn: we open the transaction ourselves, so a throw
+    // aborts it whole (no savepoint needed) and we commit on return (no microtask).
+    const fresh = !this.txnOpen
+    if (fresh) this.open(false)
+    const sp = fresh ? -1 : this.objects.savepoint()
     this.explicitDepth++
     let result: R
     try {
       result = fn()
     } catch (e) {
       this.explicitDepth--
-      this.rollbackTo(sp)
-      if (this.explicitDepth === 0) this.finish(true)
+      this.undo(sp)
       throw e
     }
     this.explicitDepth--
-    if (
-      result !== null &&
-      typeof result === 'object' &&
-      typeof (result as { then?: unknown }).then === 'function'
-    ) {
-      this.rollbackTo(sp)
-      if (this.explicitDepth === 0) this.finish(true)
+    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+      this.undo(sp)
       throw new PersistError(
         'PERSIST_TXN',
         'transaction(fn): fn returned a Promise — a transaction cannot span an await; do the async work first, then call transaction() with a synchronous function',
@@ -150,6 +146,16 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     }
     if (this.explicitDepth === 0) this.finish(true)
     return result
+  }
+
+  /** Undoes a transaction() body: the whole transaction if it opened it, else back to its savepoint. */
+  private undo(sp: number): void {
+    if (sp < 0) {
+      this.finish(false)
+      return
+    }
+    this.rollbackTo(sp)
+    if (this.explicitDepth === 0) this.finish(true)
   }
 
   /** Collects unreachable cycles and returns what was freed. */
@@ -253,14 +259,14 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     if (this.#closed) throw closedError(this.path)
   }
 
-  /** Begins the turn's transaction (S1, S2). */
-  private open(): void {
+  /** Begins the turn's transaction (S1, S2); `turn` schedules its commit at the end of the turn. */
+  private open(turn = true): void {
     if (this.txnOpen) return
     const flags = this.objects.begin()
     this.txnOpen = true
     this.serial++
     if (flags & 1) this.sweepCache()
-    if (this.explicitDepth === 0) RESOLVED.then(this.commitTurn)
+    if (turn && this.explicitDepth === 0) RESOLVED.then(this.commitTurn)
   }
 
   private finish(commit: boolean): void {
