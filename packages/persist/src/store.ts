@@ -137,7 +137,11 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
       throw e
     }
     this.explicitDepth--
-    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as { then?: unknown }).then === 'function'
+    ) {
       this.undo(sp)
       throw new PersistError(
         'PERSIST_TXN',
