@@ -20,6 +20,9 @@
  *  S3 proxies hold (offset, generation); the first trap of each transaction checks
  *     the pair before touching memory (PERSIST_STALE); within a transaction a record
  *     cannot die except by rollback or gc(), and both mark the handles they kill.
+ *  S4 only the code that opened the transaction ends it: transaction() called
+ *     inside a turn (or inside another transaction()) joins it through a savepoint
+ *     and leaves the commit to the end of the turn (or to the outer call).
  */
 import { type ObjectHooks, Objects, type RecordKind } from '@persist/objects'
 import { PersistError } from '@persist/pager'
@@ -115,8 +118,10 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
 
   /**
    * Runs fn as one atomic transaction: all or nothing, isolated from other processes.
-   * Commits when fn returns (the outermost call), rolls back when it throws. Nested
-   * calls join the outer transaction; a throw inside undoes only the inner part.
+   * Called outside a turn's transaction, it commits when fn returns. Called inside a
+   * turn that already touched the store, or inside another transaction(), it joins
+   * that transaction (which commits at the end of the turn / outer call); a throw
+   * undoes only fn's part.
    * fn must be synchronous: a returned Promise aborts and throws PERSIST_TXN.
    */
   transaction<R>(fn: () => R): R {
@@ -124,6 +129,9 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     this.checkOpen()
     // Outermost call outside a turn: we open the transaction ourselves, so a throw
     // aborts it whole (no savepoint needed) and we commit on return (no microtask).
+    // Inside a turn or another transaction we join through a savepoint, and the
+    // commit stays with whoever opened the transaction (S4): committing here would
+    // release the lock in the middle of the turn.
     const fresh = !this.txnOpen
     if (fresh) this.open(false)
     const sp = fresh ? -1 : this.objects.savepoint()
@@ -148,18 +156,14 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
         'transaction(fn): fn returned a Promise — a transaction cannot span an await; do the async work first, then call transaction() with a synchronous function',
       )
     }
-    if (this.explicitDepth === 0) this.finish(true)
+    if (fresh) this.finish(true)
     return result
   }
 
   /** Undoes a transaction() body: the whole transaction if it opened it, else back to its savepoint. */
   private undo(sp: number): void {
-    if (sp < 0) {
-      this.finish(false)
-      return
-    }
-    this.rollbackTo(sp)
-    if (this.explicitDepth === 0) this.finish(true)
+    if (sp < 0) this.finish(false)
+    else this.rollbackTo(sp)
   }
 
   /** Collects unreachable cycles and returns what was freed. */

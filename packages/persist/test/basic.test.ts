@@ -161,12 +161,15 @@ describe('open / root / close', () => {
     r.close()
   })
 
-  it('stats(), check() and gc() collect cycles', () => {
+  it('stats(), check() and gc() collect cycles', async () => {
     const s = open(t.file('gc.persist'))
     s.root.a = { name: 'a' }
     s.root.a.self = s.root.a
+    // Within the turn that created it, a detached record is protected (it may be
+    // re-attached before the turn ends); the next turn's gc() collects the cycle.
+    expect(s.gc().freedObjects).toBe(0)
     delete s.root.a
-    expect(s.check()).toEqual([])
+    await Promise.resolve()
     const freed = s.gc()
     expect(freed.freedObjects).toBeGreaterThanOrEqual(1)
     expect(s.check()).toEqual([])

@@ -34,6 +34,15 @@ describe('across processes', () => {
     s.close()
   })
 
+  it('transaction()/stats() inside a turn join it: 2 processes × 1,000 read-call-write turns = 2,000', async () => {
+    const file = t.file('split.persist')
+    open(file).close()
+    await Promise.all([runNode('split.mjs', [file, '1000']), runNode('split.mjs', [file, '1000'])])
+    const s = open(file)
+    expect(s.root.x).toBe(2000)
+    s.close()
+  })
+
   it('another process sees committed data, never a half turn, and after kill -9 the turn is rolled back', async () => {
     const file = t.file('killed.persist')
     for (let trial = 0; trial < 10; trial++) {
