@@ -189,7 +189,10 @@ export class Pager {
    */
   begin(): number {
     const flags = this.live().begin()
-    if (flags & BEGIN_REMAPPED) this.refreshMem()
+    // Compare the map generation rather than trusting BEGIN_REMAPPED alone: a remap
+    // done by an earlier begin() that then threw (lock timeout, recovery error) is
+    // reported by no flag, and the views must never lag the mapping.
+    this.refreshMem()
     return flags
   }
   /** Makes the transaction permanent and releases the lock. */
