@@ -102,7 +102,7 @@ export interface Reply {
 /** One HTTP request (no redirect following). */
 export function http(
   url: string,
-  opts: { method?: string; body?: string; contentType?: string; agent?: Agent } = {},
+  opts: { method?: string; body?: string; contentType?: string; agent?: Agent; timeoutMs?: number } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {}
@@ -123,6 +123,9 @@ export function http(
       res.on('error', reject)
     })
     req.on('error', reject)
+    // A connection whose cluster worker was killed may never be answered or closed:
+    // give up after a while so it counts as a lost connection instead of hanging.
+    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error('request timed out')))
     req.end(opts.body)
   })
 }
