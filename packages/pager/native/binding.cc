@@ -23,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("formatVersion", Napi::Number::New(env, PST_FORMAT_VERSION));
   exports.Set("pageSize", Napi::Number::New(env, PST_PAGE_SIZE));
+  // true: windows() views are not counted by V8 as external memory (v8_window.h)
+  exports.Set("uncountedViews", Napi::Boolean::New(env, persist_napi::V8Windows::Available(env)));
   exports.Set("setErrorClass", Napi::Function::New(env, persist_napi::SetErrorClassFn, "setErrorClass"));
   exports.Set("PagerHandle", PagerHandle::Define(env));
   return exports;

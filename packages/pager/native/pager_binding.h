@@ -23,7 +23,8 @@
 // @persist/pager loader does this for its addon; other addons do it in their own
 // src/ after loading). Until then errors arrive as plain Error with a `code`.
 //
-// Views of the mapping (windows()) are external ArrayBuffers created with
+// Views of the mapping (windows()) are external ArrayBuffers, made by v8_window.h
+// (not counted as external memory by V8, so no GC at open) or, as a fallback, with
 // napi_create_external_arraybuffer (see TOOLCHAIN.md: the node-addon-api wrapper
 // double-frees when creation fails). PagerHolder keeps weak references to them and
 // detaches them (napi_detach_arraybuffer) before unmapping at close, so a view kept
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "pager.h"
+#include "v8_window.h"
 
 namespace persist_napi {
 
@@ -210,10 +212,12 @@ class PagerHolder {
     uint32_t k = 0;
     for (uint64_t start = 0; start < mapped; start += (uint64_t(1) << 31), ++k) {
       uint64_t len = std::min<uint64_t>(uint64_t(1) << 32, mapped - start);
-      napi_value ab;
-      napi_status st = napi_create_external_arraybuffer(env, p.base() + start, size_t(len), ViewFinalize, nullptr, &ab);
-      if (st != napi_ok)  // Node has already run the (no-op) finalizer (TOOLCHAIN.md)
-        throw Napi::Error::New(env, "cannot create a view of the store mapping (napi status " + std::to_string(st) + ")");
+      napi_value ab = V8Windows::Available(env) ? V8Windows::NewWindow(p.base() + start, size_t(len)) : nullptr;
+      if (ab == nullptr) {  // Node-API fallback: V8 counts it as external memory (v8_window.h)
+        napi_status st = napi_create_external_arraybuffer(env, p.base() + start, size_t(len), ViewFinalize, nullptr, &ab);
+        if (st != napi_ok)  // Node has already run the (no-op) finalizer (TOOLCHAIN.md)
+          throw Napi::Error::New(env, "cannot create a view of the store mapping (napi status " + std::to_string(st) + ")");
+      }
       napi_ref r;
       if (napi_create_reference(env, ab, 0, &r) != napi_ok) throw Napi::Error::New(env, "cannot reference a view");
       views_.push_back(r);
