@@ -76,11 +76,13 @@ static int rollback(uint8_t* base, uint64_t mapped) {
   for (uint64_t i = 1; i <= n; ++i) {
     const pst_journal_entry* e = NULL;
     if (off + sizeof *e <= JR_CHUNK_BYTES) e = (const pst_journal_entry*)(base + c * PST_PAGE_SIZE + off);
+    if (e != NULL && e->je_len == 0 && e->je_off == PST_JOURNAL_END) { n = i - 1; break; } /* damaged count */
     if (e == NULL || e->je_len == 0) { /* terminator or no room: continue at jc_next */
       c = ((const pst_journal_chunk*)(base + c * PST_PAGE_SIZE))->jc_next;
       if (++hops > mapped / JR_CHUNK_BYTES + 1 || !chunk_ok(base, mapped, c)) goto bad;
       off = sizeof(pst_journal_chunk);
       e = (const pst_journal_entry*)(base + c * PST_PAGE_SIZE + off);
+      if (e->je_len == 0 && e->je_off == PST_JOURNAL_END) { n = i - 1; break; }
     }
     if (e->je_seq != (uint32_t)i || e->je_len == 0 || off + sizeof *e + e->je_len > JR_CHUNK_BYTES) goto bad;
     if (e->je_off + e->je_len < e->je_off || e->je_off + e->je_len > mapped) goto bad;

@@ -41,6 +41,7 @@ HD_PAGE_COUNT, HD_TXID, HD_JR_FIRST, HD_JR_ENTRIES, HD_SLOTS = 24, 32, 56, 64, 1
 LK_OWNER_PID, LK_MUTEX, LK_WAL_FLAGS = 264, 272, 348
 JR_CHUNK_BYTES = 16 * PAGE
 JOURNAL_MAGIC = 0x4B4E4843524E524A
+JOURNAL_END = 0xFFFFFFFFFFFFFFFF  # je_off of the END marker
 HEAP_MAGIC = 0x5041454854535250  # "PRSTHEAP"
 KINDS = {1: "dict", 2: "list", 3: "object"}
 CHECK_SALT = 0x5E11AB1E
@@ -145,23 +146,31 @@ class Store:
             struct.pack_into("<Q", self.mm, LK_OWNER_PID, 0)
             self.libc.pthread_mutex_unlock(ctypes.c_void_p(self.mutex))
 
+    def is_end(self, e):
+        """The END marker after a transaction's last journal entry (je_len 0, je_off all ones)."""
+        return self.u32(e + 8) == 0 and self.u64(e) == JOURNAL_END
+
     def rollback(self):
         """Undo the first hd_jr_entries journal entries, newest first (FORMAT.md "Pager: journal")."""
         n = self.u64(HD_JR_ENTRIES)
         chunk, off, hops, pos = self.u64(HD_JR_FIRST), 32, 0, []
         for i in range(1, n + 1):
             e = chunk * PAGE + off
+            if off + 16 <= JR_CHUNK_BYTES and self.is_end(e):
+                break  # END marker: hd_jr_entries was damaged (too high)
             if off + 16 > JR_CHUNK_BYTES or self.u32(e + 8) == 0:
                 chunk, off, hops = self.u64(chunk * PAGE + 8), 32, hops + 1
                 if hops > self.size // JR_CHUNK_BYTES + 1 or self.u64(chunk * PAGE) != JOURNAL_MAGIC:
                     raise Damaged("the journal chain is damaged")
                 e = chunk * PAGE + off
+                if self.is_end(e):
+                    break
             je_off, je_len, je_seq = self.u64(e), self.u32(e + 8), self.u32(e + 12)
             if je_seq != i or je_len == 0 or off + 16 + je_len > JR_CHUNK_BYTES or je_off + je_len > self.size:
                 raise Damaged(f"journal entry {i} is damaged")
             pos.append((e, je_off, je_len))
             off += 16 + ((je_len + 7) & ~7)
-        for i in range(n, 0, -1):
+        for i in range(len(pos), 0, -1):
             e, je_off, je_len = pos[i - 1]
             for k in range(je_len):
                 if not HD_JR_ENTRIES <= je_off + k < HD_JR_ENTRIES + 8:  # never restore hd_jr_entries

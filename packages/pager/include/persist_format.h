@@ -55,6 +55,10 @@ extern "C" {
 /* Journal: a chain of chunks; the first chunk is created with the store and never freed. */
 #define PST_JOURNAL_CHUNK_PAGES 16u
 #define PST_JOURNAL_MAGIC 0x4B4E4843524E524Aull /* "JRNLCHNK" */
+/* je_off of the END marker: an entry header with je_len 0 and this je_off follows the
+ * last entry of the transaction (FORMAT.md, journal). je_len 0 with another je_off means
+ * "continue at jc_next". */
+#define PST_JOURNAL_END 0xFFFFFFFFFFFFFFFFull
 
 /* Layout of a freshly created store: header, map chunk 0, journal chunk 0. */
 #define PST_FIRST_JOURNAL_PAGE (1u + PST_MAP_CHUNK_PAGES)

@@ -37,6 +37,16 @@
 //  I12 Journaling can allocate a journal chunk (free pages). Code that journals the
 //      map bits of free pages it is about to allocate re-checks them afterwards, and
 //      growth journals the header before reading hd_page_count.
+//  I13 The slot after the last entry holds an END marker (je_len 0, je_off
+//      PST_JOURNAL_END), written before hd_jr_entries counts that entry (I4): in the
+//      same chunk, or at the start of jc_next when the chunk is full (if the chain
+//      goes on). Entries of older transactions stay behind it in the chunks, and their
+//      je_seq runs 1, 2, ... like the current one's, so a count damaged upwards (a bit
+//      flip of hd_jr_entries) would otherwise replay stale undo images over committed
+//      data. A reader that meets END before the count stops there: the entries before
+//      it are exactly the transaction's (the count can only be too high by damage).
+//      Whenever the count returns to 0 ('process' mode: commit, abort, recovery) the
+//      first slot gets END, so a count damaged from 0 reads nothing either.
 //
 // Durability 'full' (F1-F10; the 'process' mode above is unchanged by them)
 // ---------------------------------------------------------------------------
@@ -642,7 +652,7 @@ struct Pager::Impl {
   };
 
   // Reads the positions of the first `n` entries of the journal, validating every one
-  // (I10). Throws CORRUPT.
+  // (I10). Throws CORRUPT. Returns fewer than `n` when an END marker comes first (I13).
   std::vector<EntryPos> collect_entries(uint64_t n) const {
     std::vector<EntryPos> out;
     out.reserve(size_t(std::min<uint64_t>(n, 1u << 20)));
@@ -658,11 +668,13 @@ struct Pager::Impl {
     for (uint64_t i = 1; i <= n; ++i) {
       const pst_journal_entry* e = nullptr;
       if (pos + kEntryHdr <= kChunkBytes) e = reinterpret_cast<const pst_journal_entry*>(base + c * kPage + pos);
+      if (e != nullptr && e->je_len == 0 && e->je_off == PST_JOURNAL_END) break;  // I13: count damaged
       if (e == nullptr || e->je_len == 0) {
         c = chunk_at(c)->jc_next;
         if (++hops > max_hops || !chunk_ok(c, count)) bad("bad chunk chain");
         pos = kChunkHdr;
         e = reinterpret_cast<const pst_journal_entry*>(base + c * kPage + pos);
+        if (e->je_len == 0 && e->je_off == PST_JOURNAL_END) break;  // I13
       }
       if (e->je_seq != uint32_t(i)) bad("sequence number " + std::to_string(e->je_seq));
       if (e->je_len == 0 || pos + kEntryHdr + e->je_len > kChunkBytes) bad("bad length");
@@ -680,6 +692,8 @@ struct Pager::Impl {
   void rollback_entries(uint64_t keep) {
     uint64_t n = __atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE);
     std::vector<EntryPos> pos = collect_entries(n);
+    n = pos.size();  // I13: a damaged count stops at the END marker
+    if (keep > n) keep = n;
     for (uint64_t i = n; i > keep; --i) {
       const EntryPos& p = pos[i - 1];
       const pst_journal_entry* e = reinterpret_cast<const pst_journal_entry*>(base + p.chunk * kPage + p.off);
@@ -700,9 +714,13 @@ struct Pager::Impl {
       __atomic_store_n(&hdr()->hd_jr_entries, i - 1, __ATOMIC_RELEASE);  // I5
       if (testing::rollback_hook) testing::rollback_hook(i - 1 - keep);
     }
+    // A count damaged upwards (I13) had nothing past n: drop the excess too.
+    if (__atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE) != keep)
+      __atomic_store_n(&hdr()->hd_jr_entries, keep, __ATOMIC_RELEASE);
     if (keep == 0) {
       jr_chunk = hdr()->hd_jr_first;
       jr_off = kChunkHdr;
+      mark_end();  // I13: the empty journal starts with END
     } else {
       const EntryPos& p = pos[keep - 1];
       const pst_journal_entry* e = reinterpret_cast<const pst_journal_entry*>(base + p.chunk * kPage + p.off);
@@ -743,6 +761,31 @@ struct Pager::Impl {
     jr_off = kChunkHdr;
   }
 
+  // After the commit point ('process' mode): the journal is empty, so its first slot
+  // gets the END marker (I13) — a count damaged from 0 then reads no stale entry.
+  void end_at_start() {
+    uint64_t c = hdr()->hd_jr_first;
+    if (!chunk_ok(c, page_count())) return;
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + c * kPage + kChunkHdr);
+    e->je_off = PST_JOURNAL_END;
+    e->je_len = 0;
+    e->je_seq = 0;
+  }
+
+  // Writes the END marker in the slot after the last entry (I13).
+  void mark_end() {
+    uint64_t chunk = jr_chunk, off = jr_off;
+    if (off + kEntryHdr > kChunkBytes) {  // the chunk is full: the reader continues at jc_next
+      chunk = chunk_at(jr_chunk)->jc_next;
+      if (chunk == 0 || !chunk_ok(chunk, page_count())) return;  // chain ends: a reader fails there
+      off = kChunkHdr;
+    }
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + chunk * kPage + off);
+    e->je_off = PST_JOURNAL_END;
+    e->je_len = 0;
+    e->je_seq = 0;
+  }
+
   // Saves the bytes [off, off+len) as undo entries (I3, I4).
   void append_entry(uint64_t off, uint64_t len) {
     while (len > 0) {
@@ -762,6 +805,7 @@ struct Pager::Impl {
       std::memcpy(e + 1, base + off, piece);
       if (full) redo.emplace_back(off, piece);  // F3
       jr_off += kEntryHdr + pad8(piece);
+      mark_end();  // I13, before the count (I4)
       __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
       off += piece;
       len -= piece;
@@ -1679,6 +1723,7 @@ void Pager::commit() {
   } catch (...) {
     // Trimming is an optimisation; its own journal is rolled back by the next locker.
   }
+  if (__atomic_load_n(&m.hdr()->hd_jr_entries, __ATOMIC_ACQUIRE) == 0) m.end_at_start();  // I13
   m.last_txid = txid;
   pst_lock& lk = *m.lk();
   // seq_cst store then load (pairs with the waiter's seq_cst increment of
@@ -1961,7 +2006,10 @@ std::vector<std::string> Pager::check() const {
     say("H5: " + std::to_string(h->hd_jr_entries) + " journal entries outside a transaction (a holder died; the next begin() rolls them back)");
   if (h->hd_jr_entries != 0) {
     try {
-      m.collect_entries(h->hd_jr_entries);
+      size_t k = m.collect_entries(h->hd_jr_entries).size();
+      if (k < h->hd_jr_entries)
+        say("journal: hd_jr_entries is " + std::to_string(h->hd_jr_entries) + " but the END marker follows entry " +
+            std::to_string(k) + " (damaged count; a rollback restores those " + std::to_string(k) + " entries only)");
     } catch (const Error& e) {
       say(std::string("journal: ") + e.what());
     }

@@ -6,6 +6,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   truncateSync,
   writeFileSync,
   writeSync,
@@ -106,6 +107,77 @@ describe('5. bad files', () => {
     const e = errorOf(() => openPager(f))
     expect(e.code).toBe('PERSIST_CORRUPT')
     expect(e.message).toMatch(/journal/)
+  })
+  // A bit flip of hd_jr_entries (header offset 64) must not replay the stale undo
+  // entries that committed transactions leave in the journal chunks (I13, END marker).
+  function committedStore(): { f: string; expect: (p: ReturnType<typeof openPager>) => void } {
+    const f = fresh()
+    const p = openPager(f)
+    p.transaction(() => p.setSlot(1, p.allocPages(4)))
+    for (let t = 1; t <= 5; t++) {
+      p.transaction(() => {
+        const off = p.slot(1) * PAGE_SIZE
+        p.willWrite(off, 4096)
+        for (let i = 0; i < 512; i++) p.mem.setU64(off + i * 8, t * 1000 + i)
+        p.setSlot(2, t)
+      })
+    }
+    const pages = p.stats().pageCount
+    p.close()
+    return {
+      f,
+      expect: (q) => {
+        expect(q.slot(2)).toBe(5)
+        const off = q.slot(1) * PAGE_SIZE
+        for (let i = 0; i < 512; i += 97) expect(q.mem.u64(off + i * 8)).toBe(5000 + i)
+        expect(q.stats().pageCount).toBe(pages)
+        expect(q.check()).toEqual([])
+        expect(q.stats().journalEntries).toBe(0)
+      },
+    }
+  }
+  it('5.8b a journal count damaged from 0 replays nothing: the data stays the last commit', () => {
+    for (const count of [1, 2, 7, 1000, 2 ** 40]) {
+      const s = committedStore()
+      const b = Buffer.alloc(8)
+      b.writeBigUInt64LE(BigInt(count))
+      patch(s.f, 64, b)
+      const q = openPager(s.f)
+      s.expect(q)
+      q.close()
+    }
+  })
+  it('5.8c a journal count damaged upwards mid-transaction rolls back only the real entries', async () => {
+    const s = committedStore()
+    const c = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'holder.mjs'), s.f], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    let out = ''
+    await new Promise<void>((resolve) =>
+      c.stdout.on('data', (d) => {
+        out += d
+        if (out.includes('ready') && !out.includes('go')) {
+          out += 'go'
+          c.stdin.write('go\n')
+        }
+        if (out.includes('locked')) resolve()
+      }),
+    )
+    const dead = new Promise((r) => c.on('exit', r))
+    c.kill('SIGKILL')
+    await dead
+    const fd = openSync(s.f, 'r+')
+    const h = Buffer.alloc(8)
+    readSync(fd, h, 0, 8, 64)
+    const real = Number(h.readBigUInt64LE())
+    expect(real).toBeGreaterThan(0) // the holder died with a pending journal
+    h.writeBigUInt64LE(BigInt(real + 5))
+    writeSync(fd, h, 0, 8, 64)
+    closeSync(fd)
+    const q = openPager(s.f)
+    expect(q.slot(4)).toBe(0) // the holder's write is rolled back
+    s.expect(q)
+    q.close()
   })
   it('5.9 a journal entry pointing outside the store is CORRUPT', () => {
     const f = validStore()
