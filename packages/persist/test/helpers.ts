@@ -1,35 +1,9 @@
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { nodeRunner } from '../../../test/node-helpers.js'
+
+export { tempDir } from '../../../test/node-helpers.js'
 
 export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
 
-/** A fresh temp dir; returns a path maker and a cleanup. */
-export function tempDir(prefix = 'persist-test-') {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  return {
-    dir,
-    file: (name = 'store.persist') => join(dir, name),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  }
-}
-
 /** Runs `node fixtures/<script> ...args`, resolves with stdout, rejects on a non-zero exit. */
-export function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(fixtures, script), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (d) => (out += d))
-    p.stderr.on('data', (d) => (err += d))
-    p.on('close', (code, signal) => {
-      if (code === 0) resolve(out)
-      else reject(new Error(`${script} exited with ${code ?? signal}: ${err}`))
-    })
-  })
-}
+export const runNode = nodeRunner(fixtures)
