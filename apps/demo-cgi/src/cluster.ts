@@ -78,6 +78,12 @@ export interface RunningCluster {
 
 /** Runs in the primary: forks the workers (re-forking any that die) and resolves when all listen. */
 export function startCluster(o: ClusterOptions, script: string, args: string[]): Promise<RunningCluster> {
+  // SCHED_NONE: the workers accept on the shared socket themselves. With node's default
+  // round-robin the primary accepts and hands each connection to a worker over IPC; a
+  // worker killed with connections still in its IPC pipe leaves those clients
+  // unanswered, never closed (seen under kill -9 load tests). The kernel's accept queue
+  // loses nothing: a connection waits until a live worker accepts it.
+  cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({ exec: script, args })
   let stopping = false
   let listening = 0
