@@ -47,6 +47,24 @@ function validStore(): string {
   p.close()
   return f
 }
+/** Starts fixtures/holder.mjs on `f` and resolves once it holds the lock mid-transaction. */
+async function startHolder(f: string) {
+  const c = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'holder.mjs'), f], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  let out = ''
+  await new Promise<void>((resolve) =>
+    c.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('ready') && !out.includes('go')) {
+        out += 'go'
+        c.stdin.write('go\n')
+      }
+      if (out.includes('locked')) resolve()
+    }),
+  )
+  return c
+}
 function patch(f: string, off: number, bytes: number[] | Buffer): void {
   const fd = openSync(f, 'r+')
   writeSync(fd, Buffer.from(bytes), 0, bytes.length, off)
@@ -149,20 +167,7 @@ describe('5. bad files', () => {
   })
   it('5.8c a journal count damaged upwards mid-transaction rolls back only the real entries', async () => {
     const s = committedStore()
-    const c = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'holder.mjs'), s.f], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    let out = ''
-    await new Promise<void>((resolve) =>
-      c.stdout.on('data', (d) => {
-        out += d
-        if (out.includes('ready') && !out.includes('go')) {
-          out += 'go'
-          c.stdin.write('go\n')
-        }
-        if (out.includes('locked')) resolve()
-      }),
-    )
+    const c = await startHolder(s.f)
     const dead = new Promise((r) => c.on('exit', r))
     c.kill('SIGKILL')
     await dead
@@ -401,20 +406,7 @@ describe('7. misuse', () => {
   })
   it('7.6 lock wait times out with LOCKED naming the holder pid', async () => {
     const f = validStore()
-    const c = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'holder.mjs'), f], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    let out = ''
-    await new Promise<void>((resolve) =>
-      c.stdout.on('data', (d) => {
-        out += d
-        if (out.includes('ready') && !out.includes('go')) {
-          out += 'go'
-          c.stdin.write('go\n')
-        }
-        if (out.includes('locked')) resolve()
-      }),
-    )
+    const c = await startHolder(f)
     const p = openPager(f, { lockTimeoutMs: 200 })
     const t0 = performance.now()
     const e = errorOf(() => p.begin())
