@@ -35,6 +35,12 @@
  *      current file: an entry array moves only in dictResize (which drops that dict's
  *      cache); delete, clear, free, gc, abort, rollback and another process's commit
  *      (begin() flag 1) drop the affected entries.
+ *  O12 The key listing memo (dictKeys → the entry offset of each key, with a cursor)
+ *      is used only while `epoch` is unchanged: epoch is bumped wherever O10 drops a
+ *      dict's cache (an entry may move or die: resize, delete, clear, free, gc, abort,
+ *      rollback, another process's commit), so, like the key cache, it stays valid
+ *      across this process's own commits. An in-place value update or an insert
+ *      without resize moves no entry (a listing is reused only if dc_used is unchanged).
  *  O11 The file is untrusted input: every offset, length and count read from it is
  *      checked against the mapping before it is used — record offsets in slots
  *      (recordAt: aligned, past page 0, inside the mapping, a valid header whose type
@@ -260,6 +266,16 @@ function unsupported(v: object): string {
   return `instances of ${typeof name === 'string' && name ? name : 'this class'} cannot be stored (register the class, or store a plain object)`
 }
 
+interface KeyMemo {
+  d: number
+  epoch: number
+  /** dc_used when listed: an insert makes the listing incomplete (but moves no entry) */
+  used: number
+  keys: string[]
+  ents: number[]
+  pos: number
+}
+
 interface Walk {
   /** every block the graph owns (meta, records, entry/index/item arrays, strings, bytes), garbage included */
   reach: Set<number>
@@ -299,6 +315,14 @@ export class Objects {
   // pager.cc): a JS Set lookup replaces a native call on repeated writes (O8).
   private lines = new Set<number>()
   private ranges: number[] = [] // [start, end) pairs of big ranges already journaled
+  // O12: bumped whenever a dict entry may have moved or died.
+  private epoch = 0
+  // O12: the latest dictKeys() listing — keys in insertion order, their entry offsets
+  // and a cursor — so that the per-key calls that follow a listing (a proxy's
+  // getOwnPropertyDescriptor and get for Object.keys/entries, for…in, spread) find
+  // each entry with one string comparison instead of a hash lookup, and listing the
+  // same dict again returns the same key strings (V8 has internalized them once).
+  private memo: KeyMemo | null = null
 
   /** Opens (or creates) a store file and its objects layer. Options as openHeap's. */
   static open(path: string, options: OpenOptions = {}): Objects {
@@ -398,11 +422,11 @@ export class Objects {
     return b % 16 === 0 && b >= MIN_BLOCK && b + n <= this.mem.size
   }
 
-  /** O11: throws PERSIST_CORRUPT unless [b, b+n) is inHeap. */
-  private span(b: number, n: number, what: string): void {
+  /** O11: throws PERSIST_CORRUPT unless [b, b+n) is inHeap (`what` of the record at `rec`: the message is built only on failure). */
+  private span(b: number, n: number, kind: string, rec: number, what: string): void {
     if (!this.inHeap(b, n))
       throw corrupt(
-        `${what} points to ${hex(b)} (+${n} bytes), which is not inside the heap (${hex(this.mem.size)} bytes mapped)`,
+        `${kind} ${hex(rec)} ${what} points to ${hex(b)} (+${n} bytes), which is not inside the heap (${hex(this.mem.size)} bytes mapped)`,
       )
   }
 
@@ -449,8 +473,8 @@ export class Objects {
       throw corrupt(
         `dict ${hex(d)}: count ${count}, used ${used}, capacity ${cap}, buckets ${nb} are inconsistent`,
       )
-    this.span(ents, cap * ENTRY, `dict ${hex(d)} entries`)
-    this.span(idx, nb * BUCKET, `dict ${hex(d)} index`)
+    this.span(ents, cap * ENTRY, 'dict', d, 'entries')
+    this.span(idx, nb * BUCKET, 'dict', d, 'index')
   }
 
   /** O6, O11: the list's items block (0 when capacity is 0), checked to lie inside the heap. */
@@ -464,7 +488,7 @@ export class Objects {
       return 0
     }
     if (len > cap) throw corrupt(`list ${hex(l)}: length ${len} exceeds capacity ${cap}`)
-    this.span(items, cap * SLOT, `list ${hex(l)} items`)
+    this.span(items, cap * SLOT, 'list', l, 'items')
     return items
   }
 
@@ -548,11 +572,13 @@ export class Objects {
   dropCaches(): void {
     this.kc.clear()
     this.kcSize = 0
+    this.epoch++ // O12
   }
 
   abort(): void {
     this.clearLines()
     this.dropCaches()
+    this.memo = null
     this.pending.length = 0
     this.pendingSet.clear()
     this.savepoints.clear()
@@ -721,6 +747,7 @@ export class Objects {
       if (items !== 0) this.heap.free(items)
     } else if (t === R_DICT || t === R_OBJECT) {
       this.kc.delete(r)
+      this.epoch++ // O12
       this.dictArrays(r)
       const used = m.u32(r + DC_USED)
       const ents = m.u64(r + DC_ENTRIES)
@@ -1225,13 +1252,27 @@ export class Objects {
       c = new Map()
       this.kc.set(d, c)
     }
-    if (++this.kcSize > 100_000) this.dropCaches()
-    else c.set(key, e)
+    if (++this.kcSize > 100_000) {
+      // bound the cache's memory; no entry moved, so the O12 epoch stays
+      this.kc.clear()
+      this.kcSize = 0
+    } else c.set(key, e)
     return e
   }
 
   /** Entry offset for key, hashing only when the cache misses. */
   private lookup(d: number, key: string): number {
+    const mm = this.memo
+    if (mm !== null && mm.d === d && mm.epoch === this.epoch) {
+      // O12: the calls after a listing ask for its keys in order (or the same key twice:
+      // a descriptor then a get)
+      const p = mm.pos
+      if (p < mm.keys.length && mm.keys[p] === key) {
+        mm.pos = p + 1
+        return mm.ents[p]
+      }
+      if (p > 0 && mm.keys[p - 1] === key) return mm.ents[p - 1]
+    }
     const c = this.kc.get(d)
     if (c !== undefined) {
       const e = c.get(key)
@@ -1282,6 +1323,7 @@ export class Objects {
   /** O5: new entry and index arrays of capacity cap; live entries keep their order. */
   private dictResize(d: number, cap: number): void {
     this.kc.delete(d)
+    this.epoch++ // O12
     const m = this.mem
     const oldEnts = m.u64(d + DC_ENTRIES)
     const oldIdx = m.u64(d + DC_INDEX)
@@ -1321,6 +1363,17 @@ export class Objects {
     return e === 0 ? undefined : this.readSlot(e + SLOT)
   }
 
+  /**
+   * The value stored under key, or `absent` when the key is missing: one lookup where
+   * `dictHas` + `dictGet` take two (a key may hold undefined).
+   */
+  dictGetOr<A>(d: number, key: string, absent: A): unknown {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    const e = this.lookup(d, key)
+    return e === 0 ? absent : this.readSlot(e + SLOT)
+  }
+
   dictHas(d: number, key: string): boolean {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
@@ -1344,6 +1397,7 @@ export class Objects {
     const b = this.findBucket(d, key, hash32(key))
     if (b === 0) return false
     this.kc.get(d)?.delete(key)
+    this.epoch++ // O12
     const e = m.u64(d + DC_ENTRIES) + (m.u32(b) - 1) * ENTRY
     this.releaseSlot(e)
     this.releaseSlot(e + SLOT)
@@ -1364,6 +1418,7 @@ export class Objects {
   /** An emptied dict drops its arrays (and its tombstones). */
   private dictClearBlocks(d: number): void {
     this.kc.delete(d)
+    this.epoch++ // O12
     const m = this.mem
     const ents = m.u64(d + DC_ENTRIES)
     const idx = m.u64(d + DC_INDEX)
@@ -1373,22 +1428,98 @@ export class Objects {
     if (idx !== 0) this.heap.free(idx)
   }
 
-  /** Keys in insertion order. */
+  /**
+   * Keys in insertion order (a fresh array). Remembers the latest listing (O12) until
+   * that dict's layout changes: listing the same unchanged dict again decodes nothing,
+   * and lookups of its keys in listing order cost one string comparison each.
+   */
   dictKeys(d: number): string[] {
     this.assertDict(d)
-    this.dictArrays(d)
     const m = this.mem
     const used = m.u32(d + DC_USED)
+    const mm = this.memo
+    if (mm !== null && mm.d === d && mm.epoch === this.epoch && mm.used === used) {
+      mm.pos = 0
+      return mm.keys.slice()
+    }
+    this.dictArrays(d)
     const ents = m.u64(d + DC_ENTRIES)
-    const out: string[] = []
+    const keys: string[] = []
+    const offs: number[] = []
     for (let i = 0; i < used; i++) {
       const e = ents + i * ENTRY
-      if (m.u8(e) !== T_DELETED) out.push(this.readKey(e))
+      if (m.u8(e) === T_DELETED) continue
+      keys.push(this.readKey(e))
+      offs.push(e)
     }
-    return out
+    this.memo = { d, epoch: this.epoch, used, keys, ents: offs, pos: 0 }
+    return keys.slice()
   }
 
-  /** [key, value] pairs in insertion order. */
+  /**
+   * Yields [key, value] pairs in insertion order with O(1) memory (no listing).
+   * Follows changes made while iterating: values updated in place are read fresh,
+   * entries appended are visited, deleted ones are skipped; when the entry array was
+   * rebuilt (resize, or a delete that compacted it) iteration resumes after the last
+   * key yielded, and throws PERSIST_INVALID if that key itself was deleted. A record
+   * freed meanwhile throws PERSIST_STALE. Values are read when their pair is yielded.
+   */
+  *dictIterEntries(d: number): Generator<[string, unknown], void, undefined> {
+    const cur = { key: '' }
+    for (const e of this.dictIterSlots(d, cur)) yield [cur.key, this.readSlot(e + SLOT)]
+  }
+
+  /** Keys in insertion order with O(1) memory; same rules as dictIterEntries. */
+  *dictIterKeys(d: number): Generator<string, void, undefined> {
+    const cur = { key: '' }
+    for (const _ of this.dictIterSlots(d, cur)) yield cur.key
+  }
+
+  /**
+   * Entry offsets of the live entries of d, in order, re-validated at every step;
+   * cur.key is the decoded key of the entry just yielded.
+   */
+  private *dictIterSlots(d: number, cur: { key: string }): Generator<number, void, undefined> {
+    this.assertDict(d)
+    const m = this.mem
+    const gen0 = m.u32(d + RC_GEN)
+    this.dictArrays(d)
+    let ents = m.u64(d + DC_ENTRIES)
+    let last: string | undefined
+    let i = 0
+    for (;;) {
+      const mem = this.mem // the mapping may have been replaced (growth) while suspended
+      const t = mem.u8(d)
+      if ((t !== R_DICT && t !== R_OBJECT) || mem.u32(d + RC_GEN) !== gen0) throw this.stale(d, gen0)
+      const now = mem.u64(d + DC_ENTRIES)
+      if (now !== ents) {
+        // the entry array was rebuilt or dropped: find where the last key went
+        this.dictArrays(d)
+        ents = now
+        if (now === 0) return // emptied
+        if (last !== undefined) {
+          const b = this.findBucket(d, last, hash32(last))
+          if (b === 0)
+            throw new PersistError(
+              'PERSIST_INVALID',
+              `the dict at ${hex(d)} was changed while being iterated: the last key visited (${JSON.stringify(last)}) was deleted and the entries were compacted; iterate again`,
+            )
+          i = mem.u32(b) // entry index + 1: resume after it
+        }
+      }
+      const used = mem.u32(d + DC_USED)
+      if (used > mem.u32(d + DC_CAP)) this.dictArrays(d) // throws PERSIST_CORRUPT
+      while (i < used && mem.u8(ents + i * ENTRY) === T_DELETED) i++
+      if (i >= used) return
+      const e = ents + i * ENTRY
+      i++
+      last = this.readKey(e)
+      cur.key = last
+      yield e
+    }
+  }
+
+  /** [key, value] pairs in insertion order (an array; dictIterEntries streams them). */
   dictEntries(d: number): [string, unknown][] {
     this.assertDict(d)
     this.dictArrays(d)
