@@ -1272,6 +1272,12 @@ export class Objects {
         return mm.ents[p]
       }
       if (p > 0 && mm.keys[p - 1] === key) return mm.ents[p - 1]
+      if (mm.keys.length > 0 && mm.keys[0] === key) {
+        // a second pass over the same listing (for…in: V8 filters every key first,
+        // then asks `has` and `get` for each key as the loop runs)
+        mm.pos = 1
+        return mm.ents[0]
+      }
     }
     const c = this.kc.get(d)
     if (c !== undefined) {
