@@ -1159,12 +1159,12 @@ export class Objects {
     const t = m.u8(e)
     const n = key.length
     if (t === T_SSTR) {
-      if (m.u8(e + 1) !== n) return false
+      if (m.u8(e + 1) !== n || n > SSTR_MAX) return false // O7, O11: never read past the slot
       for (let i = 0; i < n; i++) if (m.u8(e + 2 + i) !== key.charCodeAt(i)) return false
       return true
     }
     if (t === T_SSTR16) {
-      if (m.u8(e + 1) !== n) return false
+      if (m.u8(e + 1) !== n || n > SSTR16_MAX) return false
       for (let i = 0; i < n; i++) if (m.u16(e + 2 + 2 * i) !== key.charCodeAt(i)) return false
       return true
     }
