@@ -122,85 +122,28 @@ export function describe(v: unknown): string {
 }
 
 // ---- entry-at-a-time dict iteration ----------------------------------------
-//
-// The objects layer's dictKeys() returns every key at once (an array as large as the
-// dict). To walk 10^6 entries in bounded memory the CLI reads the dict's entry array
-// itself, in insertion order, one key at a time, following FORMAT.md "## Objects":
-//   dict record +20 u32 dc_used (entries used, tombstones included), +32 u64 entries
-//   block; entry i at block + 32*i: key slot (16 bytes) then value slot (16 bytes);
-//   key slot tag 0xff = deleted entry; tags 8/9/10 = short latin1 / short UTF-16 /
-//   string block (encoding u8 at +1, byte length u32 at +4, block u64 at +8).
-// The walk is checked against dictSize() so a layout change fails loudly.
 
-const DC_COUNT = 16
-const DC_USED = 20
-const DC_ENTRIES = 32
-const ENTRY = 32
-const T_SSTR = 8
-const T_SSTR16 = 9
-const T_STR = 10
-const T_DELETED = 0xff
+/**
+ * Yields the keys of dict/object record `d` one at a time, in insertion order, with
+ * O(1) memory (the objects layer's dictIterKeys: every step re-validates the dict, so
+ * a damaged file gives PERSIST_CORRUPT and a change made while walking is followed or
+ * reported, never silently skipped).
+ */
+export function dictKeysOf(o: Objects, d: number): Generator<string> {
+  return o.dictIterKeys(d)
+}
+
+/** [key, value] pairs of dict/object record `d`, streamed like dictKeysOf (one lookup less per entry). */
+export function dictEntriesOf(o: Objects, d: number): Generator<[string, unknown]> {
+  return o.dictIterEntries(d)
+}
 
 interface MemLike {
-  u8(off: number): number
   u32(off: number): number
-  u64(off: number): number
-  latin1(off: number, len: number): string
-  ucs2(off: number, len: number): string
 }
 
 function memOf(o: Objects): MemLike {
   return (o.pager as unknown as { mem: MemLike }).mem
-}
-
-function readKey(mem: MemLike, slot: number, dictOff: number): string {
-  const tag = mem.u8(slot)
-  if (tag === T_SSTR) {
-    const n = mem.u8(slot + 1)
-    return n === 0 ? '' : mem.latin1(slot + 2, n)
-  }
-  if (tag === T_SSTR16) {
-    const n = mem.u8(slot + 1)
-    return n === 0 ? '' : mem.ucs2(slot + 2, n * 2)
-  }
-  if (tag === T_STR) {
-    const enc = mem.u8(slot + 1)
-    const len = mem.u32(slot + 4)
-    const block = mem.u64(slot + 8)
-    if (len === 0) return ''
-    return enc === 0 ? mem.latin1(block, len) : mem.ucs2(block, len)
-  }
-  throw new PersistError(
-    'PERSIST_CORRUPT',
-    `dict record 0x${dictOff.toString(16)}: key slot 0x${slot.toString(16)} has tag ${tag}, not a string; run \`persist check\``,
-  )
-}
-
-/** Yields the keys of dict/object record `d` one at a time, in insertion order. */
-export function* dictKeysOf(o: Objects, d: number): Generator<string> {
-  const mem = memOf(o)
-  const count = mem.u32(d + DC_COUNT)
-  const used = mem.u32(d + DC_USED)
-  const size = o.dictSize(d)
-  if (count !== size) {
-    // The layout is not what this CLI was written for: fall back to the whole key list.
-    yield* o.dictKeys(d)
-    return
-  }
-  let seen = 0
-  for (let i = 0; i < used; i++) {
-    // Re-read the block address each step: the caller never mutates while iterating,
-    // but reading it fresh keeps this correct even if it did.
-    const slot = mem.u64(d + DC_ENTRIES) + i * ENTRY
-    if (mem.u8(slot) === T_DELETED) continue
-    seen++
-    yield readKey(mem, slot, d)
-  }
-  if (seen !== count)
-    throw new PersistError(
-      'PERSIST_CORRUPT',
-      `dict record 0x${d.toString(16)}: ${seen} live entries, header says ${count}`,
-    )
 }
 
 /** Reference count of a record (FORMAT.md: record header +8 u32 rc_refs). */

@@ -31,7 +31,7 @@ import {
 import { dirname } from 'node:path'
 import type { Objects } from '@persist/objects'
 import { PersistError } from '@persist/pager'
-import { ClassValue, dictKeysOf, openObjects, RecordRef, refCountOf, rootRef } from './access.js'
+import { ClassValue, dictEntriesOf, openObjects, RecordRef, refCountOf, rootRef } from './access.js'
 import { otherOpeners } from './openers.js'
 import type { Progress } from './progress.js'
 
@@ -94,8 +94,8 @@ export function compact(file: string, progress: Progress | undefined, lockTimeou
     const droot = rootRef(dst)
     copier.alias(root, droot)
     let entries = 0
-    for (const k of dictKeysOf(src, root.off)) {
-      copier.put(droot, k, src.dictGet(root.off, k))
+    for (const [k, x] of dictEntriesOf(src, root.off)) {
+      copier.put(droot, k, x)
       progress?.tick(++entries)
     }
     dst.commit()
@@ -191,7 +191,7 @@ class Copier {
       const n = src.listLength(v.off)
       for (let i = 0; i < n; i++) this.put(made, null, src.listGet(v.off, i))
     } else {
-      for (const k of dictKeysOf(src, v.off)) this.put(made, k, src.dictGet(v.off, k))
+      for (const [k, x] of dictEntriesOf(src, v.off)) this.put(made, k, x)
     }
   }
 

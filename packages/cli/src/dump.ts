@@ -5,7 +5,7 @@
  * of shared records (rc_refs > 1), which later occurrences refer to.
  */
 import type { Objects } from '@persist/objects'
-import { dictKeysOf, RecordRef, refCountOf } from './access.js'
+import { dictEntriesOf, RecordRef, refCountOf } from './access.js'
 import { scalarJSON, TAG } from './codec.js'
 import type { Out } from './out.js'
 import { joinPath } from './path.js'
@@ -71,9 +71,9 @@ export class Dumper {
       }
       return
     }
-    for (const k of dictKeysOf(o, v.off)) {
+    for (const [k, x] of dictEntriesOf(o, v.off)) {
       this.out.write(`{"key":${JSON.stringify(k)},"value":`)
-      this.value(o.dictGet(v.off, k), joinPath('$', k), 0, false)
+      this.value(x, joinPath('$', k), 0, false)
       this.out.write('}\n')
       this.opts.onEntry?.(++done)
     }
@@ -134,13 +134,13 @@ export class Dumper {
     }
     let first = true
     let done = 0
-    for (const k of dictKeysOf(o, v.off)) {
+    for (const [k, x] of dictEntriesOf(o, v.off)) {
       out.write(first ? '{' : ',')
       first = false
       out.write(this.pad(d + 1))
       out.write(JSON.stringify(k))
       out.write(colon)
-      this.value(o.dictGet(v.off, k), joinPath(path, k), d + 1, false)
+      this.value(x, joinPath(path, k), d + 1, false)
       if (top) this.opts.onEntry?.(++done)
     }
     out.write(first ? '{}' : `${this.pad(d)}}`)

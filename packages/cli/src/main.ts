@@ -126,18 +126,25 @@ PATH examples: people.joe   items[3]   people["a b"].tags   $ (the root)`,
     .command('check')
     .description('verify a store (pager, heap and object graph); exit 0 clean, 1 problems, 2 cannot open')
     .argument('<file>', 'the store file')
-    .option('--json', 'print {"ok": bool, "problems": [...]}')
+    .option('--json', 'print {"ok": bool, "problems": [...], "garbage": {objects, blocks, bytes}}')
     .action((file: string, opts: { json?: boolean }) => {
       let problems: string[]
+      // unreachable cycles awaiting gc(): normal state, reported apart from problems
+      let garbage = { objects: 0, blocks: 0, bytes: 0 }
       try {
-        problems = withStore(file, g(), (o) => inTxn(o, () => o.check()))
+        ;({ problems, garbage } = withStore(file, g(), (o) => inTxn(o, () => o.audit())))
       } catch (e) {
         if (isPersistError(e, 'PERSIST_CORRUPT')) problems = [`${e.message} (${e.code})`]
         else throw e
       }
-      if (opts.json) io.stdout(`${JSON.stringify({ ok: problems.length === 0, problems })}\n`)
-      else if (problems.length === 0) io.stdout(`ok: ${file} is consistent\n`)
-      else {
+      if (opts.json) io.stdout(`${JSON.stringify({ ok: problems.length === 0, problems, garbage })}\n`)
+      else if (problems.length === 0) {
+        io.stdout(`ok: ${file} is consistent\n`)
+        if (garbage.objects > 0)
+          io.stdout(
+            `note: ${garbage.objects} unreachable object(s) (${garbage.bytes} bytes) await \`persist gc ${file}\` (cycles are collected only by gc)\n`,
+          )
+      } else {
         for (const p of problems) io.stdout(`problem: ${p}\n`)
         io.stderr(`persist: ${file}: ${problems.length} problem(s) found (PERSIST_CORRUPT)\n`)
       }
@@ -343,11 +350,13 @@ function walkError(e: unknown, file: string): unknown {
     )
   if (
     (isPersistError(e, 'PERSIST_INVALID') && /outside the store/.test(e.message)) ||
+    isPersistError(e, 'PERSIST_CORRUPT') ||
     e instanceof RangeError
   )
     return new PersistError(
       'PERSIST_CORRUPT',
-      `${(e as Error).message} — the store looks damaged; run \`persist check ${file}\` (any output written so far is incomplete)`,
+      // the objects layer's own advice ("; the store is damaged: run …") is replaced by one naming the file
+      `${(e as Error).message.replace(/; the store is damaged: .*$/s, '')} — the store looks damaged; run \`persist check ${file}\` (any output written so far is incomplete)`,
     )
   return e
 }

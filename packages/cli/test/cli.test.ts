@@ -48,6 +48,26 @@ describe('1.1 stats and check on a good store', () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(`ok: ${store} is consistent\n`)
   })
+
+  it('an unreachable cycle awaiting gc is not a problem: exit 0, a note, garbage in --json; gc clears it', () => {
+    const cyc = join(dir, 'cycle.persist')
+    copyFileSync(store, cyc)
+    fixture('make-store.mjs', [cyc, 'delete', 'loop']) // loop.self = loop: now garbage
+    const r = cli(['check', cyc])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^ok: ${cyc} is consistent\nnote: 1 unreachable object\\(s\\) \\(\\d+ bytes\\) await \`persist gc `,
+      ),
+    )
+    const j = JSON.parse(cli(['check', '--json', cyc]).stdout)
+    expect(j.ok).toBe(true)
+    expect(j.problems).toEqual([])
+    expect(j.garbage.objects).toBe(1)
+    expect(j.garbage.bytes).toBeGreaterThan(0)
+    expect(cli(['gc', cyc]).stdout).toMatch(/freed 1 object\(s\)/)
+    expect(cli(['check', cyc]).stdout).toBe(`ok: ${cyc} is consistent\n`)
+  })
 })
 
 describe('1.2 check on damaged files', () => {

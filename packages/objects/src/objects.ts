@@ -35,6 +35,20 @@
  *      current file: an entry array moves only in dictResize (which drops that dict's
  *      cache); delete, clear, free, gc, abort, rollback and another process's commit
  *      (begin() flag 1) drop the affected entries.
+ *  O12 The key listing memo (dictKeys → the entry offset of each key, with a cursor)
+ *      is used only while `epoch` is unchanged: epoch is bumped wherever O10 drops a
+ *      dict's cache (an entry may move or die: resize, delete, clear, free, gc, abort,
+ *      rollback, another process's commit), so, like the key cache, it stays valid
+ *      across this process's own commits. An in-place value update or an insert
+ *      without resize moves no entry (a listing is reused only if dc_used is unchanged).
+ *  O11 The file is untrusted input: every offset, length and count read from it is
+ *      checked against the mapping before it is used — record offsets in slots
+ *      (recordAt: aligned, past page 0, inside the mapping, a valid header whose type
+ *      matches the slot), dict arrays and counts (dictArrays), list arrays
+ *      (listItems), string/bytes/bigint blocks, bucket entry numbers and short-string
+ *      lengths. A failed check throws PERSIST_CORRUPT naming the offset, never a
+ *      RangeError; walks are bounded by counts checked this way, so a crafted cycle
+ *      cannot make a read loop forever.
  */
 import { openHeap } from '@persist/heap'
 import { type Mem, type Pager, type PagerOptions, PersistError } from '@persist/pager'
@@ -136,6 +150,8 @@ export class RecordRef {
 
 const KINDS: RecordKind[] = ['dict', 'dict', 'list', 'object']
 const TWO32 = 4294967296
+/** Page 0 is the pager's header (FORMAT.md): no heap block starts below this byte offset. */
+const MIN_BLOCK = 4096
 const NOT_LATIN1 = /[^\0-\xff]/
 
 function hex(off: number): string {
@@ -145,7 +161,7 @@ function hex(off: number): string {
 function corrupt(msg: string): PersistError {
   return new PersistError(
     'PERSIST_CORRUPT',
-    `${msg}; the store is damaged: run check() for details and restore from a backup`,
+    `${msg}; the store is damaged: run \`persist check FILE\` (or check()) for details and restore from a backup`,
   )
 }
 
@@ -194,6 +210,9 @@ function bytesSubtype(v: object): number {
   if (v instanceof BigUint64Array) return 10
   return -1
 }
+
+/** Element size in bytes of each T_BYTES subtype (format.ts BYTES_CLASSES order). */
+const BYTES_ELEMENT = [1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 1, 1, 1]
 
 function makeBytes(sub: number, copy: Uint8Array): unknown {
   const b = copy.buffer
@@ -247,9 +266,23 @@ function unsupported(v: object): string {
   return `instances of ${typeof name === 'string' && name ? name : 'this class'} cannot be stored (register the class, or store a plain object)`
 }
 
+interface KeyMemo {
+  d: number
+  epoch: number
+  /** dc_used when listed: an insert makes the listing incomplete (but moves no entry) */
+  used: number
+  keys: string[]
+  ents: number[]
+  pos: number
+}
+
 interface Walk {
-  /** every block the graph owns (meta, records, entry/index/item arrays, strings, bytes) */
+  /** every block the graph owns (meta, records, entry/index/item arrays, strings, bytes), garbage included */
   reach: Set<number>
+  /** records reached from the root or the pending set (the first `live` of `records`) */
+  live: number
+  /** blocks owned by unreachable records (walked with `garbage`): what gc() would free */
+  garbage: Set<number>
   /** record → references found from walked records */
   counts: Map<number, number>
   records: number[]
@@ -282,6 +315,14 @@ export class Objects {
   // pager.cc): a JS Set lookup replaces a native call on repeated writes (O8).
   private lines = new Set<number>()
   private ranges: number[] = [] // [start, end) pairs of big ranges already journaled
+  // O12: bumped whenever a dict entry may have moved or died.
+  private epoch = 0
+  // O12: the latest dictKeys() listing — keys in insertion order, their entry offsets
+  // and a cursor — so that the per-key calls that follow a listing (a proxy's
+  // getOwnPropertyDescriptor and get for Object.keys/entries, for…in, spread) find
+  // each entry with one string comparison instead of a hash lookup, and listing the
+  // same dict again returns the same key strings (V8 has internalized them once).
+  private memo: KeyMemo | null = null
 
   /** Opens (or creates) a store file and its objects layer. Options as openHeap's. */
   static open(path: string, options: OpenOptions = {}): Objects {
@@ -368,8 +409,105 @@ export class Objects {
         `the objects layer of this store has format version ${v}; this @persist/objects reads version ${OBJECTS_VERSION}: upgrade @persist/objects`,
       )
     const root = m.u64(meta + OM_ROOT)
-    if (root % 16 !== 0 || root + DICT_SIZE > m.size || m.u8(root) !== R_DICT)
-      throw corrupt(`the root dict pointer ${hex(root)} is invalid`)
+    if (!this.isRecordAt(root) || m.u8(root) !== R_DICT)
+      throw corrupt(
+        `the root dict pointer ${hex(root)} (in the objects meta block at ${hex(meta)}) is invalid`,
+      )
+  }
+
+  // ---- bounds checks on offsets read from the file (O11) --------------------------
+
+  /** [b, b+n) is a plausible heap range: 16-byte aligned, past page 0, inside the mapping. */
+  private inHeap(b: number, n: number): boolean {
+    return b % 16 === 0 && b >= MIN_BLOCK && b + n <= this.mem.size
+  }
+
+  /** O11: throws PERSIST_CORRUPT unless [b, b+n) is inHeap (`what` of the record at `rec`: the message is built only on failure). */
+  private span(b: number, n: number, kind: string, rec: number, what: string): void {
+    if (!this.inHeap(b, n))
+      throw corrupt(
+        `${kind} ${hex(rec)} ${what} points to ${hex(b)} (+${n} bytes), which is not inside the heap (${hex(this.mem.size)} bytes mapped)`,
+      )
+  }
+
+  /** A valid record header at r (O1): in the heap, type 1..3, generation and check word. */
+  private isRecordAt(r: number): boolean {
+    if (!this.inHeap(r, LIST_SIZE)) return false
+    const m = this.mem
+    const t = m.u8(r)
+    if (t < R_DICT || t > R_OBJECT || (t !== R_LIST && r + DICT_SIZE > m.size)) return false
+    const g = m.u32(r + RC_GEN)
+    return g !== 0 && m.u32(r + RC_CHECK) === (g ^ (r / 16) ^ CHECK_SALT) >>> 0
+  }
+
+  /** O11: the record a T_REF slot s points to, validated (a damaged file throws PERSIST_CORRUPT). */
+  private recordAt(s: number): number {
+    const m = this.mem
+    const r = m.u64(s + 8)
+    if (!this.isRecordAt(r)) {
+      const what = this.inHeap(r, 16) ? `which is not a record (type ${m.u8(r)})` : 'outside the heap'
+      throw corrupt(`the reference in slot ${hex(s)} points to ${hex(r)}, ${what}`)
+    }
+    if (m.u8(s + 1) !== m.u8(r))
+      throw corrupt(
+        `the reference in slot ${hex(s)} says record type ${m.u8(s + 1)}, the record at ${hex(r)} has type ${m.u8(r)}`,
+      )
+    return r
+  }
+
+  /** O5, O11: the dict header's counts agree and its two arrays lie inside the heap. */
+  private dictArrays(d: number): void {
+    const m = this.mem
+    const count = m.u32(d + DC_COUNT)
+    const used = m.u32(d + DC_USED)
+    const cap = m.u32(d + DC_CAP)
+    const nb = m.u32(d + DC_NBUCKETS)
+    const ents = m.u64(d + DC_ENTRIES)
+    const idx = m.u64(d + DC_INDEX)
+    if (cap === 0) {
+      if (count !== 0 || used !== 0 || nb !== 0 || ents !== 0 || idx !== 0)
+        throw corrupt(`dict ${hex(d)}: no capacity but non-zero counts or arrays`)
+      return
+    }
+    if (!(count <= used && used <= cap && nb === 2 * cap && (cap & (cap - 1)) === 0))
+      throw corrupt(
+        `dict ${hex(d)}: count ${count}, used ${used}, capacity ${cap}, buckets ${nb} are inconsistent`,
+      )
+    this.span(ents, cap * ENTRY, 'dict', d, 'entries')
+    this.span(idx, nb * BUCKET, 'dict', d, 'index')
+  }
+
+  /** O6, O11: the list's items block (0 when capacity is 0), checked to lie inside the heap. */
+  private listItems(l: number): number {
+    const m = this.mem
+    const len = m.u32(l + LS_LEN)
+    const cap = m.u32(l + LS_CAP)
+    const items = m.u64(l + LS_ITEMS)
+    if (cap === 0) {
+      if (len !== 0 || items !== 0) throw corrupt(`list ${hex(l)}: length ${len} with no capacity`)
+      return 0
+    }
+    if (len > cap) throw corrupt(`list ${hex(l)}: length ${len} exceeds capacity ${cap}`)
+    this.span(items, cap * SLOT, 'list', l, 'items')
+    return items
+  }
+
+  /** O11: a string, bytes or bigint block of n bytes named by slot s. */
+  private blockAt(s: number, n: number): number {
+    const b = this.mem.u64(s + 8)
+    if (!(b >= MIN_BLOCK && b + n <= this.mem.size))
+      throw corrupt(
+        `the ${n}-byte block of slot ${hex(s)} is at ${hex(b)}, outside the heap (${hex(this.mem.size)} bytes mapped)`,
+      )
+    return b
+  }
+
+  /** A dict key slot decoded (O5: keys are strings). */
+  private readKey(e: number): string {
+    const t = this.mem.u8(e)
+    if (t !== T_SSTR && t !== T_SSTR16 && t !== T_STR)
+      throw corrupt(`dict key slot ${hex(e)} has tag ${t}, not a string`)
+    return this.readSlot(e) as string
   }
 
   // ---- transactions ------------------------------------------------------------
@@ -434,11 +572,13 @@ export class Objects {
   dropCaches(): void {
     this.kc.clear()
     this.kcSize = 0
+    this.epoch++ // O12
   }
 
   abort(): void {
     this.clearLines()
     this.dropCaches()
+    this.memo = null
     this.pending.length = 0
     this.pendingSet.clear()
     this.savepoints.clear()
@@ -511,6 +651,9 @@ export class Objects {
 
   className(off: number): string | undefined {
     if (this.mem.u8(off) !== R_OBJECT) return undefined
+    const t = this.mem.u8(off + DC_CLASS)
+    if (t !== T_SSTR && t !== T_SSTR16 && t !== T_STR)
+      throw corrupt(`object ${hex(off)}: the class name slot has tag ${t}, not a string`)
     return this.readSlot(off + DC_CLASS) as string
   }
 
@@ -561,8 +704,10 @@ export class Objects {
 
   private incRef(r: number): void {
     const m = this.mem
+    const c = m.u32(r + RC_REFS)
+    if (c === 0xffffffff) throw corrupt(`reference count overflow at record ${hex(r)}`)
     this.ww(r + RC_REFS, 4)
-    m.setU32(r + RC_REFS, m.u32(r + RC_REFS) + 1)
+    m.setU32(r + RC_REFS, c + 1)
   }
 
   private decRef(r: number, stack?: number[]): void {
@@ -597,11 +742,13 @@ export class Objects {
     const t = m.u8(r)
     if (t === R_LIST) {
       const len = m.u32(r + LS_LEN)
-      const items = m.u64(r + LS_ITEMS)
+      const items = this.listItems(r)
       for (let i = 0; i < len; i++) this.releaseSlot(items + i * SLOT, stack)
       if (items !== 0) this.heap.free(items)
     } else if (t === R_DICT || t === R_OBJECT) {
       this.kc.delete(r)
+      this.epoch++ // O12
+      this.dictArrays(r)
       const used = m.u32(r + DC_USED)
       const ents = m.u64(r + DC_ENTRIES)
       for (let i = 0; i < used; i++) {
@@ -632,7 +779,7 @@ export class Objects {
     const t = m.u8(s)
     if (t < T_STR) return
     if (t === T_REF) {
-      this.decRef(m.u64(s + 8), stack)
+      this.decRef(this.recordAt(s), stack)
     } else if (t <= T_BIGREC) {
       const b = m.u64(s + 8)
       if (b !== 0) this.heap.free(b)
@@ -657,33 +804,46 @@ export class Objects {
         return true
       case T_SSTR: {
         const n = m.u8(s + 1)
+        if (n > SSTR_MAX)
+          throw corrupt(`short string in slot ${hex(s)} has length ${n} (at most ${SSTR_MAX})`)
         return n === 0 ? '' : m.latin1(s + 2, n)
       }
-      case T_SSTR16:
-        return m.ucs2(s + 2, m.u8(s + 1) * 2)
+      case T_SSTR16: {
+        const n = m.u8(s + 1)
+        if (n > SSTR16_MAX)
+          throw corrupt(`short UTF-16 string in slot ${hex(s)} has length ${n} (at most ${SSTR16_MAX})`)
+        return m.ucs2(s + 2, n * 2)
+      }
       case T_STR: {
         const n = m.u32(s + 4)
-        const p = m.u64(s + 8)
-        if (p + n > m.size) throw corrupt(`string at ${hex(s)} points outside the file (${hex(p)})`)
-        return m.u8(s + 1) === ENC_LATIN1 ? m.latin1(p, n) : m.ucs2(p, n)
+        const enc = m.u8(s + 1)
+        if (enc > ENC_UTF16 || (enc === ENC_UTF16 && n % 2 !== 0))
+          throw corrupt(`string in slot ${hex(s)} has encoding ${enc} and ${n} bytes`)
+        const p = this.blockAt(s, n)
+        return enc === ENC_LATIN1 ? m.latin1(p, n) : m.ucs2(p, n)
       }
-      case T_REF:
-        return this.hooks.wrap(m.u64(s + 8), KINDS[m.u8(s + 1)])
+      case T_REF: {
+        const r = this.recordAt(s)
+        return this.hooks.wrap(r, KINDS[m.u8(r)])
+      }
       case T_BIGINT:
         return (BigInt(m.i32(s + 12)) << 32n) + BigInt(m.u32(s + 8))
       case T_DATE:
         return new Date(m.f64(s + 8))
       case T_BYTES: {
         const n = m.u32(s + 4)
-        if (m.u64(s + 8) + n > m.size) throw corrupt(`bytes at ${hex(s)} point outside the file`)
+        const sub = m.u8(s + 1)
+        if (sub >= BYTES_ELEMENT.length || n % BYTES_ELEMENT[sub] !== 0)
+          throw corrupt(`bytes in slot ${hex(s)} have subtype ${sub} and ${n} bytes`)
+        if (n === 0) return makeBytes(sub, new Uint8Array(0))
+        const p = this.blockAt(s, n)
         const copy = new Uint8Array(n) // a fresh copy: mutating it does not write back
-        if (n > 0) copy.set(m.bytes(m.u64(s + 8), n))
-        return makeBytes(m.u8(s + 1), copy)
+        copy.set(m.bytes(p, n))
+        return makeBytes(sub, copy)
       }
       case T_BIGREC: {
         const n = m.u32(s + 4)
-        if (m.u64(s + 8) + n > m.size) throw corrupt(`bigint at ${hex(s)} points outside the file`)
-        const b = m.bytes(m.u64(s + 8), n)
+        const b = m.bytes(this.blockAt(s, n), n)
         let v = 0n
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i])
         return m.u8(s + 1) === 1 ? -v : v
@@ -903,6 +1063,7 @@ export class Objects {
       // wastefully big), so only the new string's bytes are written.
       const old = m.u64(s + 8)
       const oldLen = m.u32(s + 4)
+      if (!this.inHeap(old, oldLen)) this.blockAt(s, oldLen) // O11: throws PERSIST_CORRUPT
       if (nbytes <= oldLen) {
         if (nbytes >= oldLen / 4 || oldLen <= 256) b = old // a big shrink gives the block back
       } else if (nbytes <= this.heap.usableSize(old)) b = old
@@ -998,18 +1159,19 @@ export class Objects {
     const t = m.u8(e)
     const n = key.length
     if (t === T_SSTR) {
-      if (m.u8(e + 1) !== n) return false
+      if (m.u8(e + 1) !== n || n > SSTR_MAX) return false // O7, O11: never read past the slot
       for (let i = 0; i < n; i++) if (m.u8(e + 2 + i) !== key.charCodeAt(i)) return false
       return true
     }
     if (t === T_SSTR16) {
-      if (m.u8(e + 1) !== n) return false
+      if (m.u8(e + 1) !== n || n > SSTR16_MAX) return false
       for (let i = 0; i < n; i++) if (m.u16(e + 2 + 2 * i) !== key.charCodeAt(i)) return false
       return true
     }
     if (t === T_STR) {
       const bl = m.u32(e + 4)
-      const p = m.u64(e + 8)
+      if (bl !== n && bl !== 2 * n) return false
+      const p = this.blockAt(e, bl)
       if (m.u8(e + 1) === ENC_LATIN1) {
         if (bl !== n) return false
         for (let i = 0; i < n; i++) if (m.u8(p + i) !== key.charCodeAt(i)) return false
@@ -1029,13 +1191,14 @@ export class Objects {
     let h = 0x811c9dc5
     if (t === T_SSTR || t === T_SSTR16) {
       const n = m.u8(e + 1)
+      if (n > (t === T_SSTR ? SSTR_MAX : SSTR16_MAX)) throw corrupt(`dict key slot ${hex(e)} has length ${n}`)
       for (let i = 0; i < n; i++) {
         h ^= t === T_SSTR ? m.u8(e + 2 + i) : m.u16(e + 2 + 2 * i)
         h = Math.imul(h, 16777619)
       }
     } else if (t === T_STR) {
       const bl = m.u32(e + 4)
-      const p = m.u64(e + 8)
+      const p = this.blockAt(e, bl)
       if (m.u8(e + 1) === ENC_LATIN1) {
         for (let i = 0; i < bl; i++) {
           h ^= m.u8(p + i)
@@ -1054,17 +1217,22 @@ export class Objects {
   /** Bucket offset holding key (0 = absent). */
   private findBucket(d: number, key: string, h: number): number {
     const m = this.mem
+    this.dictArrays(d) // O11: everything below stays inside the two arrays
     const nb = m.u32(d + DC_NBUCKETS)
     if (nb === 0) return 0
     const idx = m.u64(d + DC_INDEX)
     const ents = m.u64(d + DC_ENTRIES)
+    const used = m.u32(d + DC_USED)
     const mask = nb - 1
     let i = h & mask
     for (let probes = 0; probes < nb; probes++) {
       const b = idx + i * BUCKET
       const r = m.u32(b)
       if (r === 0) return 0
-      if (r !== DUMMY && m.i32(b + 4) === h && this.keyEquals(ents + (r - 1) * ENTRY, key)) return b
+      if (r !== DUMMY && m.i32(b + 4) === h) {
+        if (r > used) throw corrupt(`dict ${hex(d)}: index bucket ${hex(b)} names entry ${r - 1} of ${used}`)
+        if (this.keyEquals(ents + (r - 1) * ENTRY, key)) return b
+      }
       i = (i + 1) & mask
     }
     return 0
@@ -1084,13 +1252,33 @@ export class Objects {
       c = new Map()
       this.kc.set(d, c)
     }
-    if (++this.kcSize > 100_000) this.dropCaches()
-    else c.set(key, e)
+    if (++this.kcSize > 100_000) {
+      // bound the cache's memory; no entry moved, so the O12 epoch stays
+      this.kc.clear()
+      this.kcSize = 0
+    } else c.set(key, e)
     return e
   }
 
   /** Entry offset for key, hashing only when the cache misses. */
   private lookup(d: number, key: string): number {
+    const mm = this.memo
+    if (mm !== null && mm.d === d && mm.epoch === this.epoch) {
+      // O12: the calls after a listing ask for its keys in order (or the same key twice:
+      // a descriptor then a get)
+      const p = mm.pos
+      if (p < mm.keys.length && mm.keys[p] === key) {
+        mm.pos = p + 1
+        return mm.ents[p]
+      }
+      if (p > 0 && mm.keys[p - 1] === key) return mm.ents[p - 1]
+      if (mm.keys.length > 0 && mm.keys[0] === key) {
+        // a second pass over the same listing (for…in: V8 filters every key first,
+        // then asks `has` and `get` for each key as the loop runs)
+        mm.pos = 1
+        return mm.ents[0]
+      }
+    }
     const c = this.kc.get(d)
     if (c !== undefined) {
       const e = c.get(key)
@@ -1102,6 +1290,7 @@ export class Objects {
   /** Appends an entry for a key known to be absent; its value slot is undefined. */
   private dictInsert(d: number, key: string, h: number): number {
     const m = this.mem
+    this.dictArrays(d)
     if (m.u32(d + DC_USED) >= m.u32(d + DC_CAP)) {
       const count = m.u32(d + DC_COUNT)
       this.dictResize(d, nextPow2(count + 1 + (count >> 1)))
@@ -1120,10 +1309,13 @@ export class Objects {
 
   private bucketInsert(d: number, ref: number, h: number, journaled = false): void {
     const m = this.mem
-    const mask = m.u32(d + DC_NBUCKETS) - 1
+    const nb = m.u32(d + DC_NBUCKETS)
+    const mask = nb - 1
     const idx = m.u64(d + DC_INDEX)
     let i = h & mask
-    for (;;) {
+    for (let probes = 0; ; probes++) {
+      // O5 keeps a free bucket; a damaged index may not (O11: no endless probe)
+      if (probes >= nb) throw corrupt(`dict ${hex(d)}: the index at ${hex(idx)} has no free bucket`)
       const r = m.u32(idx + i * BUCKET)
       if (r === 0 || r === DUMMY) break
       i = (i + 1) & mask
@@ -1137,6 +1329,7 @@ export class Objects {
   /** O5: new entry and index arrays of capacity cap; live entries keep their order. */
   private dictResize(d: number, cap: number): void {
     this.kc.delete(d)
+    this.epoch++ // O12
     const m = this.mem
     const oldEnts = m.u64(d + DC_ENTRIES)
     const oldIdx = m.u64(d + DC_INDEX)
@@ -1176,6 +1369,17 @@ export class Objects {
     return e === 0 ? undefined : this.readSlot(e + SLOT)
   }
 
+  /**
+   * The value stored under key, or `absent` when the key is missing: one lookup where
+   * `dictHas` + `dictGet` take two (a key may hold undefined).
+   */
+  dictGetOr<A>(d: number, key: string, absent: A): unknown {
+    this.assertDict(d)
+    if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
+    const e = this.lookup(d, key)
+    return e === 0 ? absent : this.readSlot(e + SLOT)
+  }
+
   dictHas(d: number, key: string): boolean {
     this.assertDict(d)
     if (typeof key !== 'string') throw new TypeError(`dict keys are strings, got ${typeof key}`)
@@ -1199,6 +1403,7 @@ export class Objects {
     const b = this.findBucket(d, key, hash32(key))
     if (b === 0) return false
     this.kc.get(d)?.delete(key)
+    this.epoch++ // O12
     const e = m.u64(d + DC_ENTRIES) + (m.u32(b) - 1) * ENTRY
     this.releaseSlot(e)
     this.releaseSlot(e + SLOT)
@@ -1219,6 +1424,7 @@ export class Objects {
   /** An emptied dict drops its arrays (and its tombstones). */
   private dictClearBlocks(d: number): void {
     this.kc.delete(d)
+    this.epoch++ // O12
     const m = this.mem
     const ents = m.u64(d + DC_ENTRIES)
     const idx = m.u64(d + DC_INDEX)
@@ -1228,29 +1434,108 @@ export class Objects {
     if (idx !== 0) this.heap.free(idx)
   }
 
-  /** Keys in insertion order. */
+  /**
+   * Keys in insertion order (a fresh array). Remembers the latest listing (O12) until
+   * that dict's layout changes: listing the same unchanged dict again decodes nothing,
+   * and lookups of its keys in listing order cost one string comparison each.
+   */
   dictKeys(d: number): string[] {
     this.assertDict(d)
     const m = this.mem
     const used = m.u32(d + DC_USED)
+    const mm = this.memo
+    if (mm !== null && mm.d === d && mm.epoch === this.epoch && mm.used === used) {
+      mm.pos = 0
+      return mm.keys.slice()
+    }
+    this.dictArrays(d)
     const ents = m.u64(d + DC_ENTRIES)
-    const out: string[] = []
+    const keys: string[] = []
+    const offs: number[] = []
     for (let i = 0; i < used; i++) {
       const e = ents + i * ENTRY
-      if (m.u8(e) !== T_DELETED) out.push(this.readSlot(e) as string)
+      if (m.u8(e) === T_DELETED) continue
+      keys.push(this.readKey(e))
+      offs.push(e)
     }
-    return out
+    this.memo = { d, epoch: this.epoch, used, keys, ents: offs, pos: 0 }
+    return keys.slice()
   }
 
-  /** [key, value] pairs in insertion order. */
-  dictEntries(d: number): [string, unknown][] {
+  /**
+   * Yields [key, value] pairs in insertion order with O(1) memory (no listing).
+   * Follows changes made while iterating: values updated in place are read fresh,
+   * entries appended are visited, deleted ones are skipped; when the entry array was
+   * rebuilt (resize, or a delete that compacted it) iteration resumes after the last
+   * key yielded, and throws PERSIST_INVALID if that key itself was deleted. A record
+   * freed meanwhile throws PERSIST_STALE. Values are read when their pair is yielded.
+   */
+  *dictIterEntries(d: number): Generator<[string, unknown], void, undefined> {
+    const cur = { key: '' }
+    for (const e of this.dictIterSlots(d, cur)) yield [cur.key, this.readSlot(e + SLOT)]
+  }
+
+  /** Keys in insertion order with O(1) memory; same rules as dictIterEntries. */
+  *dictIterKeys(d: number): Generator<string, void, undefined> {
+    const cur = { key: '' }
+    for (const _ of this.dictIterSlots(d, cur)) yield cur.key
+  }
+
+  /**
+   * Entry offsets of the live entries of d, in order, re-validated at every step;
+   * cur.key is the decoded key of the entry just yielded.
+   */
+  private *dictIterSlots(d: number, cur: { key: string }): Generator<number, void, undefined> {
     this.assertDict(d)
     const m = this.mem
+    const gen0 = m.u32(d + RC_GEN)
+    this.dictArrays(d)
+    let ents = m.u64(d + DC_ENTRIES)
+    let last: string | undefined
+    let i = 0
+    for (;;) {
+      const mem = this.mem // the mapping may have been replaced (growth) while suspended
+      const t = mem.u8(d)
+      if ((t !== R_DICT && t !== R_OBJECT) || mem.u32(d + RC_GEN) !== gen0) throw this.stale(d, gen0)
+      const now = mem.u64(d + DC_ENTRIES)
+      if (now !== ents) {
+        // the entry array was rebuilt or dropped: find where the last key went
+        this.dictArrays(d)
+        ents = now
+        if (now === 0) return // emptied
+        if (last !== undefined) {
+          const b = this.findBucket(d, last, hash32(last))
+          if (b === 0)
+            throw new PersistError(
+              'PERSIST_INVALID',
+              `the dict at ${hex(d)} was changed while being iterated: the last key visited (${JSON.stringify(last)}) was deleted and the entries were compacted; iterate again`,
+            )
+          i = mem.u32(b) // entry index + 1: resume after it
+        }
+      }
+      const used = mem.u32(d + DC_USED)
+      if (used > mem.u32(d + DC_CAP)) this.dictArrays(d) // throws PERSIST_CORRUPT
+      while (i < used && mem.u8(ents + i * ENTRY) === T_DELETED) i++
+      if (i >= used) return
+      const e = ents + i * ENTRY
+      i++
+      last = this.readKey(e)
+      cur.key = last
+      yield e
+    }
+  }
+
+  /** [key, value] pairs in insertion order (an array; dictIterEntries streams them). */
+  dictEntries(d: number): [string, unknown][] {
+    this.assertDict(d)
+    this.dictArrays(d)
+    const m = this.mem
     const used = m.u32(d + DC_USED)
+    const ents = m.u64(d + DC_ENTRIES)
     const out: [string, unknown][] = []
     for (let i = 0; i < used; i++) {
-      const e = m.u64(d + DC_ENTRIES) + i * ENTRY
-      if (m.u8(e) !== T_DELETED) out.push([this.readSlot(e) as string, this.readSlot(e + SLOT)])
+      const e = ents + i * ENTRY
+      if (m.u8(e) !== T_DELETED) out.push([this.readKey(e), this.readSlot(e + SLOT)])
     }
     return out
   }
@@ -1290,7 +1575,9 @@ export class Objects {
       return undefined
     }
     if (!Number.isInteger(i)) return undefined
-    return this.readSlot(m.u64(l + LS_ITEMS) + i * SLOT)
+    const s = m.u64(l + LS_ITEMS) + i * SLOT
+    if (s < MIN_BLOCK || s + SLOT > m.size) this.listItems(l) // O11: throws PERSIST_CORRUPT
+    return this.readSlot(s)
   }
 
   /** Sets item i; i >= length extends the list, filling the gap with undefined. */
@@ -1298,6 +1585,7 @@ export class Objects {
     this.assertList(l)
     checkIndex(i, 'listSet')
     this.prepare(v, path, i)
+    this.listItems(l)
     const m = this.mem
     if (i >= m.u32(l + LS_LEN)) this.setLength(l, i + 1)
     this.writeValue(m.u64(l + LS_ITEMS) + i * SLOT, v, null)
@@ -1310,6 +1598,7 @@ export class Objects {
 
   listPushAll(l: number, vs: unknown[], path?: string): number {
     this.assertList(l)
+    this.listItems(l)
     const m = this.mem
     const len = m.u32(l + LS_LEN)
     for (let k = 0; k < vs.length; k++) this.prepare(vs[k], path, len + k)
@@ -1327,7 +1616,7 @@ export class Objects {
     const m = this.mem
     const len = m.u32(l + LS_LEN)
     if (len === 0) return undefined
-    const s = m.u64(l + LS_ITEMS) + (len - 1) * SLOT
+    const s = this.listItems(l) + (len - 1) * SLOT
     const v = this.readSlot(s)
     this.releaseSlot(s)
     this.ww(s, SLOT)
@@ -1353,7 +1642,7 @@ export class Objects {
     const newLen = len - dc + ins
     if (newLen > 0xfffffffe) throw new RangeError('a list holds at most 2^32-2 items')
     const removed = new Array(dc)
-    let base = m.u64(l + LS_ITEMS)
+    let base = this.listItems(l)
     for (let k = 0; k < dc; k++) {
       const s = base + (st + k) * SLOT
       removed[k] = this.readSlot(s)
@@ -1392,6 +1681,7 @@ export class Objects {
     this.assertList(l)
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xfffffffe)
       throw new RangeError(`listSetLength: invalid length ${String(n)}`)
+    this.listItems(l)
     this.setLength(l, n)
   }
 
@@ -1472,7 +1762,7 @@ export class Objects {
     const m = this.mem
     const len = m.u32(l + LS_LEN)
     if (len < 2) return
-    let base = m.u64(l + LS_ITEMS)
+    let base = this.listItems(l)
     const vals = new Array(len)
     const order: number[] = []
     const undef: number[] = []
@@ -1492,7 +1782,7 @@ export class Objects {
     }
     if (m.u32(l + LS_LEN) !== len) throw new TypeError('listSort: the list was modified by the comparator')
     for (const i of undef) order.push(i)
-    base = m.u64(l + LS_ITEMS)
+    base = this.listItems(l)
     this.permute(base, order)
   }
 
@@ -1500,9 +1790,10 @@ export class Objects {
     this.assertList(l)
     const len = this.mem.u32(l + LS_LEN)
     if (len < 2) return
+    const base = this.listItems(l)
     const order = new Array<number>(len)
     for (let i = 0; i < len; i++) order[i] = len - 1 - i
-    this.permute(this.mem.u64(l + LS_ITEMS), order)
+    this.permute(base, order)
   }
 
   /** Slot k := old slot order[k] (ownership moves with the bytes). */
@@ -1548,31 +1839,32 @@ export class Objects {
       if (had !== undefined) return had
       const t = m.u8(off)
       let c: unknown
-      if (t === R_LIST) c = new Array(m.u32(off + LS_LEN))
+      if (t === R_LIST) c = new Array(this.listItems(off) === 0 ? 0 : m.u32(off + LS_LEN))
       else if (t === R_DICT || t === R_OBJECT) c = {}
       else throw corrupt(`invalid record type ${t} at ${hex(off)}`)
       memo.set(off, c)
       jobs.push(off)
       return c
     }
-    const value = (s: number): unknown => (m.u8(s) === T_REF ? make(m.u64(s + 8)) : this.readSlot(s))
+    const value = (s: number): unknown => (m.u8(s) === T_REF ? make(this.recordAt(s)) : this.readSlot(s))
     const root = make(off0)
     while (jobs.length > 0) {
       const off = jobs.pop()!
       const c = memo.get(off)
       if (m.u8(off) === R_LIST) {
         const arr = c as unknown[]
-        const base = m.u64(off + LS_ITEMS)
+        const base = this.listItems(off)
         for (let i = 0; i < arr.length; i++) arr[i] = value(base + i * SLOT)
         continue
       }
       const obj = c as Record<string, unknown>
+      this.dictArrays(off)
       const used = m.u32(off + DC_USED)
       const ents = m.u64(off + DC_ENTRIES)
       for (let i = 0; i < used; i++) {
         const e = ents + i * ENTRY
         if (m.u8(e) === T_DELETED) continue
-        const k = this.readSlot(e) as string
+        const k = this.readKey(e)
         const v = value(e + SLOT)
         if (k === '__proto__')
           Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true })
@@ -1589,9 +1881,19 @@ export class Objects {
    * `problems`, every offset is validated against `live` (the heap's live blocks)
    * before it is read, and each violation of O1–O7 is reported instead of thrown.
    */
-  private walk(problems: string[] | null, live: Set<number> | null): Walk {
+  private walk(problems: string[] | null, live: Set<number> | null, garbage = false): Walk {
     const m = this.mem
-    const w: Walk = { reach: new Set(), counts: new Map(), records: [], strings: 0, bytes: 0, bigints: 0 }
+    const w: Walk = {
+      reach: new Set(),
+      live: 0,
+      garbage: new Set(),
+      counts: new Map(),
+      records: [],
+      strings: 0,
+      bytes: 0,
+      bigints: 0,
+    }
+    let phase2 = false
     const report = (msg: string) => {
       if (problems === null) throw corrupt(msg)
       if (problems.length < 1000) problems.push(msg)
@@ -1606,6 +1908,7 @@ export class Objects {
         return false
       }
       w.reach.add(b)
+      if (phase2) w.garbage.add(b)
       return true
     }
     const stack: number[] = []
@@ -1619,21 +1922,19 @@ export class Objects {
         report(`${from}: dangling record offset ${hex(r)}`)
         return
       }
-      const t = m.u8(r)
-      const g = m.u32(r + RC_GEN)
-      if (
-        t < R_DICT ||
-        t > R_OBJECT ||
-        g === 0 ||
-        m.u32(r + RC_CHECK) !== (g ^ (r / 16) ^ CHECK_SALT) >>> 0
-      ) {
-        report(`${from}: ${hex(r)} is not a valid record (type ${t}, gen ${g}) (O1)`)
+      if (!this.isRecordAt(r)) {
+        const head = this.inHeap(r, 16)
+          ? ` (type ${m.u8(r)}, gen ${m.u32(r + RC_GEN)})`
+          : ' (outside the heap)'
+        report(`${from}: ${hex(r)} is not a valid record${head} (O1)`)
         return
       }
+      const g = m.u32(r + RC_GEN)
       if (problems !== null && g >= m.u32(this.metaOff + OM_NEXT_GEN))
         report(`${from}: record ${hex(r)} has generation ${g}, not below om_next_gen (O9)`)
       w.counts.set(r, 1)
       w.reach.add(r)
+      if (phase2) w.garbage.add(r)
       w.records.push(r)
       stack.push(r)
     }
@@ -1641,6 +1942,14 @@ export class Objects {
       const t = m.u8(s)
       if (isKey ? t !== T_SSTR && t !== T_SSTR16 && t !== T_STR : t > T_MAX) {
         report(`${where}: invalid ${isKey ? 'key' : 'value'} tag ${t}`)
+        return
+      }
+      if ((t === T_SSTR && m.u8(s + 1) > SSTR_MAX) || (t === T_SSTR16 && m.u8(s + 1) > SSTR16_MAX)) {
+        report(`${where}: short string length ${m.u8(s + 1)} (O7)`)
+        return
+      }
+      if (t === T_STR && m.u8(s + 1) > ENC_UTF16) {
+        report(`${where}: string encoding ${m.u8(s + 1)}`)
         return
       }
       if (t === T_REF) {
@@ -1652,9 +1961,12 @@ export class Objects {
       } else if (t === T_STR || t === T_BYTES || t === T_BIGREC) {
         const b = m.u64(s + 8)
         const n = m.u32(s + 4)
-        if (t === T_STR) w.strings++
-        else if (t === T_BYTES) w.bytes++
-        else w.bigints++
+        if (!phase2) {
+          // live statistics only (garbage is counted in w.garbage)
+          if (t === T_STR) w.strings++
+          else if (t === T_BYTES) w.bytes++
+          else w.bigints++
+        }
         if (b === 0) {
           if (n !== 0 || t !== T_BYTES) report(`${where}: ${n}-byte value with no block`)
           return
@@ -1686,6 +1998,7 @@ export class Objects {
         return
       }
       if (!own(ents, `dict ${name} entries`) || !own(idx, `dict ${name} index`)) return
+      if (live === null) this.dictArrays(d) // O11 (with `live`, own() and usableSize check them)
       if (problems !== null) {
         if (this.heap.usableSize(ents) < cap * ENTRY || this.heap.usableSize(idx) < nb * BUCKET) {
           report(`dict ${name}: arrays smaller than capacity ${cap}`)
@@ -1734,6 +2047,7 @@ export class Objects {
       }
       if (cap === 0) return
       if (!own(items, `list ${name} items`)) return
+      if (live === null) this.listItems(l) // O11 (with `live`, own() and usableSize check them)
       if (problems !== null && this.heap.usableSize(items) < cap * SLOT) {
         report(`list ${name}: items block smaller than capacity ${cap}`)
         return
@@ -1748,6 +2062,18 @@ export class Objects {
           }
       }
     }
+    const drain = () => {
+      while (stack.length > 0) {
+        const r = stack.pop()!
+        try {
+          if (m.u8(r) === R_LIST) visitList(r)
+          else visitDict(r)
+        } catch (e) {
+          if (problems === null) throw e
+          report(`record ${hex(r)}: ${(e as Error).message}`)
+        }
+      }
+    }
     w.reach.add(this.metaOff)
     visitRecord(this.rootOff, 'root')
     for (const r of this.pending) {
@@ -1755,19 +2081,37 @@ export class Objects {
       visitRecord(r, 'pending')
       if (w.counts.has(r)) w.counts.set(r, 0)
     }
-    while (stack.length > 0) {
-      const r = stack.pop()!
-      try {
-        if (m.u8(r) === R_LIST) visitList(r)
-        else visitDict(r)
-      } catch (e) {
-        if (problems === null) throw e
-        report(`record ${hex(r)}: ${(e as Error).message}`)
+    drain()
+    w.live = w.records.length
+    if (garbage) {
+      // Phase 2 (O3): records no live record refers to — cycles that deferred reference
+      // counting leaves for gc(). Walking them too makes every count "references from
+      // live AND garbage records", which is what rc_refs holds until gc() runs.
+      phase2 = true
+      const keep = this.keptBlocks()
+      const candidates: number[] = []
+      for (const b of live ?? this.heap.blocks())
+        if (!w.reach.has(b) && !keep.has(b) && this.isRecordAt(b)) candidates.push(b)
+      for (const r of candidates) {
+        if (w.counts.has(r)) continue
+        visitRecord(r, 'unreachable')
+        if (w.counts.has(r)) w.counts.set(r, 0)
       }
+      drain()
     }
     // The root's count includes the meta block's reference; visitRecord counted the
     // first visit as 1, so every count is now "references found + 1 if reached from root".
     return w
+  }
+
+  /** Heap blocks named by heap roots 1..7: owned by another user of the heap, never garbage. */
+  private keptBlocks(): Set<number> {
+    const keep = new Set<number>()
+    for (let i = 1; i < 8; i++) {
+      const b = this.heap.root(i)
+      if (b) keep.add(b)
+    }
+    return keep
   }
 
   /**
@@ -1788,11 +2132,7 @@ export class Objects {
         m.setU32(r + RC_REFS, expected)
       }
     }
-    const keep = new Set<number>()
-    for (let i = 1; i < 8; i++) {
-      const b = this.heap.root(i)
-      if (b) keep.add(b)
-    }
+    const keep = this.keptBlocks()
     let freedObjects = 0
     let freedBytes = 0
     for (const b of this.heap.blocks()) {
@@ -1817,10 +2157,26 @@ export class Objects {
     return { freedObjects, freedBytes }
   }
 
-  /** Heap + pager problems and graph problems (O1–O7); never throws on corruption. */
+  /**
+   * Heap + pager problems and graph problems (O1–O11): real damage only; never throws
+   * on a damaged file. Unreachable cycles waiting for gc() are not problems (deferred
+   * reference counting leaves them by design): audit().garbage and stats().garbage
+   * count them.
+   */
   check(): string[] {
+    return this.audit().problems
+  }
+
+  /**
+   * check()'s problems plus the garbage gc() would free now — records in unreachable
+   * cycles and the blocks they own — in one walk. A garbage record whose count does
+   * not match the references from other garbage, an unreachable record nothing refers
+   * to, and a block no record owns are problems (leaks), not garbage.
+   */
+  audit(): { problems: string[]; garbage: { objects: number; blocks: number; bytes: number } } {
     const own = !this.pager.inTransaction
     if (own) this.begin()
+    const garbage = { objects: 0, blocks: 0, bytes: 0 }
     try {
       const problems: string[] = []
       try {
@@ -1830,16 +2186,25 @@ export class Objects {
       }
       try {
         const live = new Set<number>(this.heap.blocks())
-        const w = this.walk(problems, live)
+        const w = this.walk(problems, live, true)
         const m = this.mem
-        for (const r of w.records) {
+        for (let i = 0; i < w.records.length; i++) {
+          const r = w.records[i]
           const want = w.counts.get(r)!
           const got = m.u32(r + RC_REFS)
-          if (got !== want)
-            problems.push(`record ${hex(r)}: reference count ${got}, found ${want} references (O2)`)
+          if (i >= w.live && want === 0 && got === 0)
+            problems.push(
+              `record ${hex(r)} is not reachable from the root and nothing refers to it (leak; gc() frees it)`,
+            )
+          else if (got !== want)
+            problems.push(
+              `${i >= w.live ? 'unreachable ' : ''}record ${hex(r)}: reference count ${got}, found ${want} references (O2)`,
+            )
         }
-        const keep = new Set<number>()
-        for (let i = 1; i < 8; i++) keep.add(this.heap.root(i))
+        garbage.objects = w.records.length - w.live
+        garbage.blocks = w.garbage.size
+        for (const b of w.garbage) garbage.bytes += this.heap.usableSize(b)
+        const keep = this.keptBlocks()
         let leaks = 0
         for (const b of live) {
           if (!w.reach.has(b) && !keep.has(b)) {
@@ -1852,7 +2217,7 @@ export class Objects {
       } catch (e) {
         problems.push(`objects check failed: ${(e as Error).message}`)
       }
-      return problems
+      return { problems, garbage }
     } finally {
       if (own) this.pager.abort()
     }
@@ -1863,12 +2228,13 @@ export class Objects {
     liveBytes: number
     reachableBytes: number
     pending: number
+    garbage: { objects: number; blocks: number; bytes: number }
     heap: unknown
   } {
     const own = !this.pager.inTransaction
     if (own) this.begin()
     try {
-      const w = this.walk(null, null)
+      const w = this.walk(null, null, true)
       const m = this.mem
       const objects: Record<string, number> = {
         dict: 0,
@@ -1878,12 +2244,17 @@ export class Objects {
         bytes: w.bytes,
         bigint: w.bigints,
       }
-      for (const r of w.records) objects[KINDS[m.u8(r)]]++
+      for (let i = 0; i < w.live; i++) objects[KINDS[m.u8(w.records[i])]]++
       let reachableBytes = 0
-      for (const b of w.reach) reachableBytes += this.heap.usableSize(b)
+      const garbage = { objects: w.records.length - w.live, blocks: w.garbage.size, bytes: 0 }
+      for (const b of w.reach) {
+        const n = this.heap.usableSize(b)
+        if (w.garbage.has(b)) garbage.bytes += n
+        else reachableBytes += n
+      }
       const heap = this.heap.stats() as unknown as Record<string, unknown>
       const liveBytes = Number(heap.bytesLive ?? heap.liveBytes ?? heap.bytes_live ?? Number.NaN)
-      return { objects, liveBytes, reachableBytes, pending: this.pending.length, heap }
+      return { objects, liveBytes, reachableBytes, pending: this.pending.length, garbage, heap }
     } finally {
       if (own) this.pager.abort()
     }

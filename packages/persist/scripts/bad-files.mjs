@@ -540,7 +540,7 @@ async function parent(argv) {
       if (!again.died)
         res = {
           outcome: `runner died once (${res.signal ?? (res.hang ? 'hang' : res.code)}), not alone`,
-          bad: undefined,
+          bad: `runner died once (${res.signal ?? (res.hang ? 'hang' : res.code)}), not alone: ${String(res.stderr ?? '').slice(-1500)}`,
           flaky: true,
         }
       else res = again

@@ -112,6 +112,9 @@ export function orderKeys(keys: string[]): string[] {
   return ints.concat(rest!)
 }
 
+/** dictGetOr's marker for a missing key (a key may hold undefined). */
+const ABSENT: unique symbol = Symbol('persist.absent')
+
 function noSymbolKey(key: symbol, what: string): never {
   throw new TypeError(`${what}: symbol keys cannot be stored in a persistent object (${String(key)})`)
 }
@@ -129,8 +132,8 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
     h.store.enter(h)
     const o = h.store.objects
     if (h.cls?.accessors.has(key)) return Reflect.get(h.cls.ctor.prototype, key, receiver)
-    const v = o.dictGet(h.off, key)
-    if (v !== undefined || o.dictHas(h.off, key)) return v
+    const v = o.dictGetOr(h.off, key, ABSENT) // one lookup (O12 of objects: O(1) right after ownKeys)
+    if (v !== ABSENT) return v
     if (h.cls) {
       if (Object.hasOwn(h.cls.defaults, key)) {
         const d = h.cls.defaults[key]
@@ -175,6 +178,9 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
   ownKeys(t) {
     const h = t[HANDLE]
     h.store.enter(h)
+    // dictKeys also remembers the entry of each key for this transaction, so the
+    // descriptor/get calls V8 makes next for every key (Object.keys/entries, for…in,
+    // spread) cost one string comparison each instead of a hash lookup
     const keys = orderKeys(h.store.objects.dictKeys(h.off))
     if (h.cls) {
       const extra = Object.keys(h.cls.defaults).filter((k) => !h.store.objects.dictHas(h.off, k))
@@ -186,9 +192,8 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
     const h = t[HANDLE]
     if (typeof key === 'symbol') return undefined
     h.store.enter(h)
-    const o = h.store.objects
-    if (o.dictHas(h.off, key))
-      return { value: o.dictGet(h.off, key), writable: true, enumerable: true, configurable: true }
+    const v = h.store.objects.dictGetOr(h.off, key, ABSENT) // one lookup, not dictHas + dictGet
+    if (v !== ABSENT) return { value: v, writable: true, enumerable: true, configurable: true }
     if (h.cls && Object.hasOwn(h.cls.defaults, key))
       return { value: h.cls.defaults[key], writable: true, enumerable: true, configurable: true }
     return undefined

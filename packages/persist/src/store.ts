@@ -215,10 +215,17 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   /** Commits a pending turn, releases the lock and unmaps the file. Idempotent. */
   close(): void {
     if (this.#closed) return
+    let failed: unknown
     if (this.txnOpen) {
-      if (this.explicitDepth > 0) this.objects.abort()
-      else this.objects.commit()
+      // Cleared first: when the commit throws (e.g. PERSIST_CORRUPT from a damaged
+      // heap), the turn's commit microtask must not commit again on a closed pager.
       this.txnOpen = false
+      try {
+        if (this.explicitDepth > 0) this.objects.abort()
+        else this.objects.commit()
+      } catch (e) {
+        failed = e // the store still closes (objects.close() aborts what is left), then rethrows
+      }
     }
     this.stopPolling()
     this.listeners.clear()
@@ -226,6 +233,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     this.cache.clear()
     this.objects.close()
     this.#closed = true
+    if (failed !== undefined) throw failed
   }
 
   // ---- ProxyHost -----------------------------------------------------------

@@ -46,27 +46,21 @@ describe('reliability: files', () => {
     expect(r.out).toMatch(/class names\s+2\s+.*PERSIST_UNKNOWN_CLASS/)
   }, 900_000)
 
-  // KNOWN BUG (docs/reliability.md "Found" 2, repro scripts/repro/out-of-bounds-offset.mjs):
-  // offsets from the file that point outside the mapping are bounds-checked, but ~37 of
-  // the crafted cases surface as RangeError/TypeError instead of PersistError
-  // PERSIST_CORRUPT. An expected failure until the objects layer maps them; once fixed
-  // this test fails — then drop `.fails`.
-  it.fails(
-    'bad files: every error is a PersistError (no TypeError/RangeError from a damaged file)',
-    async () => {
-      const r = await badFilesRun()
-      const c = counts(r.out)
-      expect(
-        c.untyped,
-        r.out
-          .split('\n')
-          .filter((l) => l.startsWith('FAIL'))
-          .join('\n'),
-      ).toBe(0)
-      expect(r.code).toBe(0)
-    },
-    900_000,
-  )
+  // Was a known bug (docs/reliability.md "Found" 2): crafted offsets surfaced as
+  // RangeError/TypeError. The objects layer now checks every offset, length and count
+  // it reads from the file (O11 in packages/objects/src/objects.ts).
+  it('bad files: every error is a PersistError (no TypeError/RangeError from a damaged file)', async () => {
+    const r = await badFilesRun()
+    const c = counts(r.out)
+    expect(
+      c.untyped,
+      r.out
+        .split('\n')
+        .filter((l) => l.startsWith('FAIL'))
+        .join('\n'),
+    ).toBe(0)
+    expect(r.code).toBe(0)
+  }, 900_000)
 
   it('full disk on an 8 MiB tmpfs: PERSIST_NOSPC, the failing transaction rolled back, committed data intact, usable after freeing space', async () => {
     const r = await run('full-disk.mjs', ['--rounds', '3'])
