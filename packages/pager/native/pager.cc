@@ -37,6 +37,14 @@
 //  I12 Journaling can allocate a journal chunk (free pages). Code that journals the
 //      map bits of free pages it is about to allocate re-checks them afterwards, and
 //      growth journals the header before reading hd_page_count.
+//  I13 The write cache (Pager::WriteCache, pager.h; will_write's inline fast path)
+//      holds only pages that a successful will_write found inside the store, not the
+//      pager's own and allocated, with lines that are in the line set or fresh. Every
+//      LineSet::clear() empties it (new epoch), and so do commit() (before its frees
+//      can release a cached page) and close. Allocated pages stay allocated and never
+//      become journal chunks until commit (I7), so an entry proves that will_write's
+//      checks (open, writable transaction, in range, not the pager's) would pass and
+//      that it would journal nothing.
 //
 // Durability 'full' (F1-F10; the 'process' mode above is unchanged by them)
 // ---------------------------------------------------------------------------
@@ -87,6 +95,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <map>
 
 namespace persist {
@@ -150,6 +159,7 @@ uint64_t now_ms() {
 class LineSet {
  public:
   LineSet() { slots_.resize(1024); }
+  void attach(Pager::WriteCache* wc) { wc_ = wc; }  // emptied by every clear() (I13)
   bool contains(uint64_t k) const {
     size_t mask = slots_.size() - 1;
     for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
@@ -173,6 +183,7 @@ class LineSet {
     }
   }
   void clear() {
+    if (wc_) wc_->invalidate();  // I13
     if (count_ == 0) return;
     count_ = 0;
     if (slots_.size() > (1u << 16)) {  // a big transaction: give the memory back
@@ -204,6 +215,7 @@ class LineSet {
   std::vector<Slot> slots_;
   uint32_t gen_ = 1;
   size_t count_ = 0;
+  Pager::WriteCache* wc_ = nullptr;
 };
 
 // ---- durability 'full': I/O shim, CRC32C, write-ahead log -------------------------
@@ -1262,7 +1274,7 @@ struct Pager::Impl {
 
 // ============================================================================
 
-Pager::Pager() : impl_(new Impl) {}
+Pager::Pager() : impl_(new Impl) { impl_->lines.attach(&wc_); }
 Pager::~Pager() {
   try {
     close();
@@ -1559,6 +1571,7 @@ void Pager::close_keep_address_range(uint8_t** out_base, uint64_t* out_bytes) {
   *out_base = nullptr;
   *out_bytes = 0;
   if (m.closed) return;
+  wc_.invalidate();  // I13
   if (m.in_txn) {
     try {
       abort();
@@ -1641,6 +1654,7 @@ uint32_t Pager::begin() {
 void Pager::commit() {
   Impl& m = *impl_;
   m.need_txn();
+  wc_.invalidate();  // I13: the deferred frees below may release cached pages
   if (m.file_ro || !m.wrote) {
     m.clear_txn_state();
     m.unlock();
@@ -1741,7 +1755,7 @@ void Pager::rollback_to(uint64_t token) {
   if (!m.file_ro) m.load_chain();
 }
 
-void Pager::will_write(uint64_t off, uint64_t len) {
+void Pager::will_write_slow(uint64_t off, uint64_t len) {
   Impl& m = *impl_;
   m.need_write();
   if (len == 0) return;
@@ -1754,6 +1768,19 @@ void Pager::will_write(uint64_t off, uint64_t len) {
                               ") belong to the pager itself (header, page map or journal)");
   m.journal_lines(off, len);
   m.wrote = true;
+  // Remember the pages now covered (I13); ranges over many pages are not worth it.
+  uint64_t ek = wc_.epoch << WriteCache::kPageBits;
+  wc_.live_key = ek;
+  uint64_t p0 = off / kPage, p1 = (end - 1) / kPage;
+  if (p1 - p0 >= 16) return;
+  for (uint64_t p = p0; p <= p1; ++p) {
+    if (!m.is_alloc(p)) continue;
+    uint64_t a = std::max(off, p * kPage), b = std::min(end, (p + 1) * kPage) - 1;
+    uint64_t mask = m.page_fresh(p) ? ~uint64_t(0) : WriteCache::line_mask(a, b);
+    WriteCache::Entry& e = wc_.slots[p % WriteCache::kSlots];
+    if (e.key == (ek | p)) e.lines |= mask;
+    else e = WriteCache::Entry{ek | p, mask};
+  }
 }
 
 uint64_t Pager::alloc_pages(uint64_t n) {
@@ -1809,6 +1836,19 @@ bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
   if (h->hd_free_hint == from) h->hd_free_hint = to;
   m.add_fresh(from, to - from);
   m.wrote = true;
+  return true;
+}
+
+bool Pager::reclaim_fresh(uint64_t page, uint64_t pages) {
+  Impl& m = *impl_;
+  m.need_write();
+  if (page >= m.page_count() || !m.page_fresh(page)) return false;
+  auto it = std::find(m.deferred.rbegin(), m.deferred.rend(), page);
+  if (it == m.deferred.rend() || m.run_len_from(page) != pages) return false;
+  // Savepoint tokens count deferred entries. This run was allocated, so also freed,
+  // after the latest savepoint: its entry lies beyond every token's count, and
+  // erasing it leaves them valid.
+  m.deferred.erase(std::next(it).base());
   return true;
 }
 

@@ -110,7 +110,8 @@ static void test_size_classes() {
 static void test_alloc_basic() {
   Store s("basic");
   Heap& h = *s.heap;
-  EXPECT(throws(Code::TXN, "no transaction", [&] { h.alloc(16); }));
+  EXPECT(throws(Code::TXN, "heap alloc needs a transaction", [&] { h.alloc(16); }));
+  EXPECT(throws(Code::TXN, "heap free needs a transaction", [&] { h.free(4096 + 128); }));
   EXPECT(throws(Code::TXN, "needs a transaction", [&] { h.set_root(1, 0); }));
   s.pager->begin();
   EXPECT(throws(Code::INVALID, "alloc(0)", [&] { h.alloc(0); }));
