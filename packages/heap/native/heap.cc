@@ -260,7 +260,7 @@ void Heap::require_open_txn(const char* op) const {
 // First page of the allocated run containing `page`, read from the page map like
 // Pager::run_start(); UINT64_MAX if the page is free, beyond hd_page_count, or the map
 // has no start for it. Caller: in_file(page) and the pager is open (I11).
-uint64_t Heap::map_run_start(uint64_t page) const {
+inline uint64_t Heap::map_run_start(uint64_t page) const {
   if (page >= __atomic_load_n(&hdr_->hd_page_count, __ATOMIC_ACQUIRE)) return UINT64_MAX;
   constexpr uint64_t kHalf = uint64_t(PST_MAP_CHUNK_PAGES) * PST_PAGE_SIZE / 2;  // bytes per bitmap
   const uint8_t* alloc = base_ + (PST_MAP_PAGE(page / PST_MAP_SPAN) << PST_PAGE_SHIFT);
@@ -328,7 +328,39 @@ void Heap::init() {
 
 // ---- alloc -----------------------------------------------------------------
 
+// Fast path of alloc() for the common case: a small block from the head of its class's
+// partial list, in a writable transaction (I11), when the slab stays partial.
+// Anything else (no partial slab, the slab fills up, a damaged header: the general
+// path reports it) returns 0 and alloc() takes the general path. Keeps I1 and I3 as
+// alloc_small() does.
+inline uint64_t Heap::alloc_fast(uint64_t size) {
+  if (!pager_.write_ready() || size - 1 >= PST_HEAP_MAX_SMALL) return 0;
+  unsigned c = kLookup[(size + 15) >> 4];
+  const ClassInfo& k = kClasses[c];
+  uint64_t page = meta()->hp_partial[c];
+  if (page == 0 || page >= limit_cache_) return 0;
+  auto* s = reinterpret_cast<pst_slab*>(base_ + (page << PST_PAGE_SHIFT));
+  if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class != c || s->sl_capacity != k.capacity ||
+      unsigned(s->sl_live) + 1 >= k.capacity)
+    return 0;
+  for (unsigned w = 0; w * 64 < k.capacity; w++) {
+    uint64_t freebits = ~s->sl_bitmap[w];
+    if (freebits == 0) continue;
+    unsigned idx = w * 64 + unsigned(__builtin_ctzll(freebits));
+    if (idx >= k.capacity) return 0;  // I3 says bits >= capacity are clear: let the general path judge
+    pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+    s->sl_bitmap[w] |= uint64_t(1) << (idx % 64);
+    s->sl_live++;
+    return (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER + uint64_t(idx) * k.size;  // I4
+  }
+  return 0;
+}
+
 uint64_t Heap::alloc(uint64_t size, bool zero) {
+  if (!zero) {
+    uint64_t off = alloc_fast(size);
+    if (__builtin_expect(off != 0, 1)) return off;
+  }
   if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("alloc");  // I11
   if (size == 0) throw Error(Code::INVALID, "alloc(0): size must be at least 1 byte");
   if (size > kHeapMaxAlloc)
@@ -340,7 +372,8 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
                                                  : (large_pages_for(size) << PST_PAGE_SHIFT) - PST_LARGE_HEADER;
     // A slab block may have been live when the transaction began: journal it. A large
     // block is a run alloc_pages just handed out, fresh in this transaction (the pager
-    // releases freed pages only at commit), so its old bytes never need restoring.
+    // releases freed pages only at commit), or a fresh run reclaimed (I10), so its old
+    // bytes never need restoring.
     if (size <= PST_HEAP_MAX_SMALL) pager_.will_write(off, usable);
     std::memset(base_ + off, 0, usable);
   }
@@ -508,7 +541,37 @@ uint64_t Heap::usable_size(uint64_t off) const { return locate(off, "usable_size
 
 // ---- free ------------------------------------------------------------------
 
+// Fast path of free() for the common case: a live slab block, in a writable
+// transaction (I11), whose slab neither was full nor is left empty beside other
+// partial slabs (no list changes). Validates like locate(); anything else (including
+// every invalid offset) returns false and free() takes the general path, which reports
+// it. Keeps I1 and I3 as free_located() does.
+inline bool Heap::free_fast(uint64_t off) {
+  uint64_t page = off >> PST_PAGE_SHIFT;
+  if (!pager_.write_ready() || off % PST_HEAP_ALIGN != 0 || page >= limit_cache_) return false;
+  uint64_t start = map_run_start(page);
+  if (start == UINT64_MAX || start == 0 || start == PST_MAP_PAGE(start / PST_MAP_SPAN) || start == hdr_->hd_slots[0])
+    return false;
+  auto* s = reinterpret_cast<pst_slab*>(base_ + (start << PST_PAGE_SHIFT));
+  if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class >= PST_HEAP_CLASS_COUNT) return false;
+  const ClassInfo& k = kClasses[s->sl_class];
+  if (s->sl_block_size != k.size || s->sl_capacity != k.capacity) return false;
+  uint64_t x = off - (start << PST_PAGE_SHIFT) - PST_SLAB_HEADER;  // wraps below the header: caught by q
+  uint64_t q = (x * k.recip) >> 32;                                 // x / size (reciprocals_exact)
+  if (x >= uint64_t(k.pages) * kPage || q * k.size != x || q >= k.capacity) return false;
+  unsigned idx = unsigned(q);
+  uint64_t bit = uint64_t(1) << (idx % 64);
+  unsigned live = s->sl_live;
+  if (!(s->sl_bitmap[idx / 64] & bit) || live >= k.capacity || live == 0) return false;
+  if (live == 1 && (s->sl_prev != 0 || s->sl_next != 0)) return false;  // I6: empty beside others
+  pager_.will_write(start << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+  s->sl_bitmap[idx / 64] &= ~bit;
+  s->sl_live = uint16_t(live - 1);
+  return true;
+}
+
 void Heap::free(uint64_t off) {
+  if (__builtin_expect(free_fast(off), 1)) return;
   if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("free");  // I11
   Located b = locate(off, "free");
   free_located(b);

@@ -168,6 +168,8 @@ class Heap {
   }
   Located locate(uint64_t off, const char* op) const;
   uint64_t map_run_start(uint64_t page) const;
+  uint64_t alloc_fast(uint64_t size);
+  bool free_fast(uint64_t off);
   void require_open_txn(const char* op) const;
   uint64_t reuse_freed_run(uint64_t pages);
   uint64_t alloc_small(unsigned c);

@@ -160,15 +160,8 @@ class LineSet {
  public:
   LineSet() { slots_.resize(1024); }
   void attach(Pager::WriteCache* wc) { wc_ = wc; }  // emptied by every clear() (I13)
-  bool contains(uint64_t k) const {
-    size_t mask = slots_.size() - 1;
-    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
-      const Slot& s = slots_[i];
-      if (s.gen != gen_) return false;
-      if (s.key == k) return true;
-    }
-  }
-  void insert(uint64_t k) {
+  // Adds k; true if it was not there yet (one probe sequence for both).
+  bool insert(uint64_t k) {
     if ((count_ + 1) * 2 > slots_.size()) grow();
     size_t mask = slots_.size() - 1;
     for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
@@ -177,9 +170,9 @@ class LineSet {
         s.gen = gen_;
         s.key = k;
         ++count_;
-        return;
+        return true;
       }
-      if (s.key == k) return;
+      if (s.key == k) return false;
     }
   }
   void clear() {
@@ -806,11 +799,10 @@ struct Pager::Impl {
     uint64_t run0 = 0, runn = 0;
     uint64_t fresh_page = kNone, stale_page = kNone;
     for (uint64_t l = l0; l <= l1; ++l) {
-      if (lines.contains(l)) {
+      if (!lines.insert(l)) {  // already journaled
         if (runn) append_entry(run0 * kLine, runn * kLine), runn = 0;
         continue;
       }
-      lines.insert(l);
       uint64_t pg = l * kLine / kPage;
       bool fr;
       if (pg == fresh_page) fr = true;
