@@ -588,21 +588,34 @@ struct Pager::Impl {
     uint64_t p = std::min(hdr()->hd_free_hint, count);
     uint64_t run = 0, run_start = p;
     while (p < count) {
-      if ((p & 7) == 0 && p + 8 <= count) {
-        uint8_t b = *map_alloc_byte(p);
-        if (b == 0xFF) {
+      // 64 pages per step: one little-endian word of the allocation bitmap (bit i =
+      // page p+i; a span holds a whole number of words, so the word is in one chunk).
+      if ((p & 63) == 0 && p + 64 <= count) {
+        uint64_t w;
+        std::memcpy(&w, map_alloc_byte(p), 8);
+        if (w == ~uint64_t(0)) {
           run = 0;
-          p += 8;
+          p += 64;
           run_start = p;
           continue;
         }
-        if (b == 0 && run + 8 <= n) {
-          if (run == 0) run_start = p;
-          run += 8;
-          p += 8;
-          if (run >= n) return run_start;
-          continue;
+        unsigned i = 0;
+        while (i < 64) {
+          uint64_t rest = w >> i;
+          if (rest & 1) {  // allocated pages: the run restarts after them
+            i += unsigned(__builtin_ctzll(~rest));  // ~rest != 0: w != ~0, and for i > 0 zeros were shifted in
+            run = 0;
+            run_start = p + i;
+          } else {  // free pages
+            unsigned zeros = rest == 0 ? 64 - i : unsigned(__builtin_ctzll(rest));
+            if (run == 0) run_start = p + i;
+            run += zeros;
+            if (run >= n) return run_start;
+            i += zeros;
+          }
         }
+        p += 64;
+        continue;
       }
       if (is_alloc(p)) {
         run = 0;
