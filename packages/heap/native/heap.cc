@@ -541,11 +541,11 @@ uint64_t Heap::usable_size(uint64_t off) const { return locate(off, "usable_size
 
 // ---- free ------------------------------------------------------------------
 
-// Fast path of free() for the common case: a live slab block, in a writable
-// transaction (I11), whose slab neither was full nor is left empty beside other
-// partial slabs (no list changes). Validates like locate(); anything else (including
-// every invalid offset) returns false and free() takes the general path, which reports
-// it. Keeps I1 and I3 as free_located() does.
+// Fast path of free() for the common cases, in a writable transaction (I11): a large
+// block, or a live slab block whose slab neither was full nor is left empty beside
+// other partial slabs (no list changes). Validates like locate(); anything else
+// (including every invalid offset) returns false and free() takes the general path,
+// which reports it. Keeps I1 and I3 as free_located() does.
 inline bool Heap::free_fast(uint64_t off) {
   uint64_t page = off >> PST_PAGE_SHIFT;
   if (!pager_.write_ready() || off % PST_HEAP_ALIGN != 0 || page >= limit_cache_) return false;
@@ -553,6 +553,14 @@ inline bool Heap::free_fast(uint64_t off) {
   if (start == UINT64_MAX || start == 0 || start == PST_MAP_PAGE(start / PST_MAP_SPAN) || start == hdr_->hd_slots[0])
     return false;
   auto* s = reinterpret_cast<pst_slab*>(base_ + (start << PST_PAGE_SHIFT));
+  if (s->sl_magic == PST_LARGE_MAGIC) {  // a large block: validated as locate() does
+    auto* h = reinterpret_cast<pst_large*>(s);
+    if (off - (start << PST_PAGE_SHIFT) != PST_LARGE_HEADER || h->lg_pages == 0 || h->lg_pages > PST_MAP_SPAN ||
+        !in_file(start + h->lg_pages - 1) || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+      return false;
+    free_located(Located{off, start, nullptr, h, 0, h->lg_size});
+    return true;
+  }
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class >= PST_HEAP_CLASS_COUNT) return false;
   const ClassInfo& k = kClasses[s->sl_class];
   if (s->sl_block_size != k.size || s->sl_capacity != k.capacity) return false;

@@ -1847,9 +1847,12 @@ bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
 bool Pager::reclaim_fresh(uint64_t page, uint64_t pages) {
   Impl& m = *impl_;
   m.need_write();
-  if (page >= m.page_count() || !m.page_fresh(page)) return false;
+  // The fresh set holds each run alloc_run made since the latest savepoint as
+  // start -> end; frees are deferred, so that run is still exactly this one.
+  auto f = m.fresh.find(page);
+  if (f == m.fresh.end() || f->second != page + pages || page >= m.page_count() || !m.is_start(page)) return false;
   auto it = std::find(m.deferred.rbegin(), m.deferred.rend(), page);
-  if (it == m.deferred.rend() || m.run_len_from(page) != pages) return false;
+  if (it == m.deferred.rend()) return false;
   // Savepoint tokens count deferred entries. This run was allocated, so also freed,
   // after the latest savepoint: its entry lies beyond every token's count, and
   // erasing it leaves them valid.

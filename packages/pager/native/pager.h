@@ -191,7 +191,7 @@ class Pager {
   // line i of that page (4096 / 64 = 64 lines). Every clear of the line set bumps the
   // epoch (commit, abort, savepoint, rollback_to, close), which empties the cache.
   struct WriteCache {
-    static constexpr unsigned kSlots = 64;
+    static constexpr unsigned kSlots = 512;
     static constexpr unsigned kPageBits = 34;
     struct Entry {
       uint64_t key = 0;    // 0 = empty (epochs start at 1)
