@@ -27,10 +27,20 @@
 //     pages of live slabs / large runs.
 //  I8 lg_pages = the run's length and lg_size = lg_pages*4096 - PST_LARGE_HEADER.
 //  I9 Every page of the store is pager-owned, heap (meta, slab, large, dead) or free.
+//  I10 A dead large run is handed out again before commit only when the pager confirms
+//     (reclaim_fresh) that this transaction allocated it since its latest savepoint:
+//     its pages are fresh, so like any new run its old bytes never need restoring
+//     (alloc(zero) and realloc rely on large blocks being fresh), and a rollback undoes
+//     its allocation. A run that was live at the savepoint stays dead until commit.
+//  I11 Fast paths skip the pager's own checks only while Pager::write_ready() holds
+//     (open, writable transaction); otherwise require_open_txn() runs them first. They
+//     read the page map directly (persist_format.h) for pages below hd_page_count and
+//     the mapped size, as Pager::run_start() does.
 //
-// The heap holds no state in memory besides the pager reference and the mapping's
-// base address (stable for the Pager's life): every call reads the file, so several
-// processes can share a heap under the pager's lock.
+// The heap holds no state in memory besides the pager reference, the mapping's base
+// address (stable for the Pager's life) and caches validated before use (heap.h):
+// every call reads the file, so several processes can share a heap under the pager's
+// lock.
 #include "heap.h"
 
 #include <array>
@@ -240,6 +250,31 @@ void Heap::require_txn(const char* op) const {
     throw Error(Code::TXN, std::string("heap ") + op + " needs a transaction: call it between begin() and commit()");
 }
 
+// The checks the fast paths skip while write_ready() holds (I11): before reading the
+// mapping, the store must be open; a mutation needs a transaction.
+void Heap::require_open_txn(const char* op) const {
+  if (pager_.closed()) throw Error(Code::CLOSED, std::string("heap ") + op + ": the store is closed; open it again to use it");
+  require_txn(op);
+}
+
+// First page of the allocated run containing `page`, read from the page map like
+// Pager::run_start(); UINT64_MAX if the page is free, beyond hd_page_count, or the map
+// has no start for it. Caller: in_file(page) and the pager is open (I11).
+inline uint64_t Heap::map_run_start(uint64_t page) const {
+  if (page >= __atomic_load_n(&hdr_->hd_page_count, __ATOMIC_ACQUIRE)) return UINT64_MAX;
+  constexpr uint64_t kHalf = uint64_t(PST_MAP_CHUNK_PAGES) * PST_PAGE_SIZE / 2;  // bytes per bitmap
+  const uint8_t* alloc = base_ + (PST_MAP_PAGE(page / PST_MAP_SPAN) << PST_PAGE_SHIFT);
+  const uint8_t* start = alloc + kHalf;
+  uint64_t b = page % PST_MAP_SPAN;  // runs never cross a span: its first page is the map chunk's start
+  if (!(alloc[b >> 3] >> (b & 7) & 1)) return UINT64_MAX;
+  while (!(start[b >> 3] >> (b & 7) & 1)) {
+    if (b == 0) return UINT64_MAX;
+    --b;
+    if (!(alloc[b >> 3] >> (b & 7) & 1)) return UINT64_MAX;  // damaged map: no start
+  }
+  return page - page % PST_MAP_SPAN + b;
+}
+
 // Pages this process may read: the pager's page count, capped by what is mapped here.
 static uint64_t page_limit(const Pager& p) {
   uint64_t pc = p.header()->hd_page_count;  // (walks only; hot paths use Heap::limit())
@@ -293,9 +328,40 @@ void Heap::init() {
 
 // ---- alloc -----------------------------------------------------------------
 
+// Fast path of alloc() for the common case: a small block from the head of its class's
+// partial list, in a writable transaction (I11), when the slab stays partial.
+// Anything else (no partial slab, the slab fills up, a damaged header: the general
+// path reports it) returns 0 and alloc() takes the general path. Keeps I1 and I3 as
+// alloc_small() does.
+inline uint64_t Heap::alloc_fast(uint64_t size) {
+  if (!pager_.write_ready() || size - 1 >= PST_HEAP_MAX_SMALL) return 0;
+  unsigned c = kLookup[(size + 15) >> 4];
+  const ClassInfo& k = kClasses[c];
+  uint64_t page = meta()->hp_partial[c];
+  if (page == 0 || page >= limit_cache_) return 0;
+  auto* s = reinterpret_cast<pst_slab*>(base_ + (page << PST_PAGE_SHIFT));
+  if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class != c || s->sl_capacity != k.capacity ||
+      unsigned(s->sl_live) + 1 >= k.capacity)
+    return 0;
+  for (unsigned w = 0; w * 64 < k.capacity; w++) {
+    uint64_t freebits = ~s->sl_bitmap[w];
+    if (freebits == 0) continue;
+    unsigned idx = w * 64 + unsigned(__builtin_ctzll(freebits));
+    if (idx >= k.capacity) return 0;  // I3 says bits >= capacity are clear: let the general path judge
+    pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+    s->sl_bitmap[w] |= uint64_t(1) << (idx % 64);
+    s->sl_live++;
+    return (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER + uint64_t(idx) * k.size;  // I4
+  }
+  return 0;
+}
+
 uint64_t Heap::alloc(uint64_t size, bool zero) {
-  // No require_txn here: the first pager call below (will_write / alloc_pages) throws
-  // TXN outside a transaction before anything is written.
+  if (!zero) {
+    uint64_t off = alloc_fast(size);
+    if (__builtin_expect(off != 0, 1)) return off;
+  }
+  if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("alloc");  // I11
   if (size == 0) throw Error(Code::INVALID, "alloc(0): size must be at least 1 byte");
   if (size > kHeapMaxAlloc)
     throw Error(Code::TOO_BIG, "alloc(" + std::to_string(size) + "): the largest block is " +
@@ -306,7 +372,8 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
                                                  : (large_pages_for(size) << PST_PAGE_SHIFT) - PST_LARGE_HEADER;
     // A slab block may have been live when the transaction began: journal it. A large
     // block is a run alloc_pages just handed out, fresh in this transaction (the pager
-    // releases freed pages only at commit), so its old bytes never need restoring.
+    // releases freed pages only at commit), or a fresh run reclaimed (I10), so its old
+    // bytes never need restoring.
     if (size <= PST_HEAP_MAX_SMALL) pager_.will_write(off, usable);
     std::memset(base_ + off, 0, usable);
   }
@@ -382,10 +449,27 @@ uint64_t Heap::alloc_small(unsigned c) {
   return (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER + uint64_t(idx) * k.size;  // I4
 }
 
+// A large run freed earlier in this transaction, `pages` long and still fresh, taken
+// back from the pager (I10); 0 if there is none.
+uint64_t Heap::reuse_freed_run(uint64_t pages) {
+  uint64_t epoch = pager_.fresh_epoch();
+  for (FreedRun& r : freed_) {
+    if (r.pages != pages || r.epoch != epoch) continue;
+    uint64_t page = r.page;
+    r = FreedRun{};
+    uint32_t magic;
+    if (!in_file(page + pages - 1)) continue;
+    std::memcpy(&magic, base_ + (page << PST_PAGE_SHIFT), 4);
+    if (magic == kLargeDeadMagic && pager_.reclaim_fresh(page, pages)) return page;  // I10
+  }
+  return 0;
+}
+
 uint64_t Heap::alloc_large(uint64_t size) {
   pst_heap_meta* m = meta();
   uint64_t pages = large_pages_for(size);
-  uint64_t page = pager_.alloc_pages(pages);
+  uint64_t page = reuse_freed_run(pages);
+  if (page == 0) page = pager_.alloc_pages(pages);
   uint8_t* base = base_;
   auto* h = reinterpret_cast<pst_large*>(base + (page << PST_PAGE_SHIFT));
   pager_.will_write(page << PST_PAGE_SHIFT, PST_LARGE_HEADER);  // I1 (fresh: journals nothing)
@@ -411,7 +495,7 @@ Heap::Located Heap::locate(uint64_t off, const char* op) const {
   lim = limit_cache_;  // refreshed by in_file() if it had to
   if (off % PST_HEAP_ALIGN != 0) throw fail("not the start of a live block (blocks are 16-byte aligned)");
   uint64_t page = off >> PST_PAGE_SHIFT;
-  uint64_t start = pager_.run_start(page);
+  uint64_t start = pager_.write_ready() ? map_run_start(page) : pager_.run_start(page);  // I11
   if (start == UINT64_MAX) throw fail("not the start of a live block (page " + std::to_string(page) + " is free)");
   if (start == 0 || is_map_chunk_page(start))
     throw fail("not the start of a live block (page " + std::to_string(page) + " belongs to the pager)");
@@ -457,8 +541,46 @@ uint64_t Heap::usable_size(uint64_t off) const { return locate(off, "usable_size
 
 // ---- free ------------------------------------------------------------------
 
+// Fast path of free() for the common cases, in a writable transaction (I11): a large
+// block, or a live slab block whose slab neither was full nor is left empty beside
+// other partial slabs (no list changes). Validates like locate(); anything else
+// (including every invalid offset) returns false and free() takes the general path,
+// which reports it. Keeps I1 and I3 as free_located() does.
+inline bool Heap::free_fast(uint64_t off) {
+  uint64_t page = off >> PST_PAGE_SHIFT;
+  if (!pager_.write_ready() || off % PST_HEAP_ALIGN != 0 || page >= limit_cache_) return false;
+  uint64_t start = map_run_start(page);
+  if (start == UINT64_MAX || start == 0 || start == PST_MAP_PAGE(start / PST_MAP_SPAN) || start == hdr_->hd_slots[0])
+    return false;
+  auto* s = reinterpret_cast<pst_slab*>(base_ + (start << PST_PAGE_SHIFT));
+  if (s->sl_magic == PST_LARGE_MAGIC) {  // a large block: validated as locate() does
+    auto* h = reinterpret_cast<pst_large*>(s);
+    if (off - (start << PST_PAGE_SHIFT) != PST_LARGE_HEADER || h->lg_pages == 0 || h->lg_pages > PST_MAP_SPAN ||
+        !in_file(start + h->lg_pages - 1) || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+      return false;
+    free_located(Located{off, start, nullptr, h, 0, h->lg_size});
+    return true;
+  }
+  if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class >= PST_HEAP_CLASS_COUNT) return false;
+  const ClassInfo& k = kClasses[s->sl_class];
+  if (s->sl_block_size != k.size || s->sl_capacity != k.capacity) return false;
+  uint64_t x = off - (start << PST_PAGE_SHIFT) - PST_SLAB_HEADER;  // wraps below the header: caught by q
+  uint64_t q = (x * k.recip) >> 32;                                 // x / size (reciprocals_exact)
+  if (x >= uint64_t(k.pages) * kPage || q * k.size != x || q >= k.capacity) return false;
+  unsigned idx = unsigned(q);
+  uint64_t bit = uint64_t(1) << (idx % 64);
+  unsigned live = s->sl_live;
+  if (!(s->sl_bitmap[idx / 64] & bit) || live >= k.capacity || live == 0) return false;
+  if (live == 1 && (s->sl_prev != 0 || s->sl_next != 0)) return false;  // I6: empty beside others
+  pager_.will_write(start << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+  s->sl_bitmap[idx / 64] &= ~bit;
+  s->sl_live = uint16_t(live - 1);
+  return true;
+}
+
 void Heap::free(uint64_t off) {
-  // TXN outside a transaction comes from the first will_write, before any write.
+  if (__builtin_expect(free_fast(off), 1)) return;
+  if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("free");  // I11
   Located b = locate(off, "free");
   free_located(b);
 }
@@ -480,6 +602,7 @@ void Heap::free_located(const Located& b) {
     pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1
     h->lg_magic = kLargeDeadMagic;                    // I2: dead until the pager releases it at commit
     pager_.free_pages(b.page);
+    freed_[freed_next_++ % kFreedRuns] = FreedRun{b.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
     pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
     m->hp_large_pages -= pages;  // I7
     m->hp_bytes_live -= usable;

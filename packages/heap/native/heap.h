@@ -22,9 +22,16 @@
 //  * Every metadata write is preceded by Pager::will_write, so the pager's undo journal
 //    restores a consistent heap after abort() or after a crash (kill -9 at any
 //    instruction) once the next begin() rolls back.
-//  * The heap keeps no state of its own in memory: every call reads the mapping, so
-//    any number of processes (each with its own Pager + Heap) share one heap under the
-//    pager's lock, and a block allocated by one process can be freed by another.
+//  * The heap keeps no state of its own in memory that outlives a transaction: every
+//    call reads the mapping, so any number of processes (each with its own Pager +
+//    Heap) share one heap under the pager's lock, and a block allocated by one process
+//    can be freed by another. (Its only caches — the meta page's address, the mapped
+//    page count, and the large runs freed in the current transaction — are validated
+//    against the file or the pager before use.)
+//  * A large block freed in the transaction that allocated it gives its pages back at
+//    once: the next large alloc of the same page count reuses the run (the pager's
+//    reclaim_fresh) instead of taking new pages. Runs that were live when the
+//    transaction (or its latest savepoint) began are released only at commit.
 //
 // Transactions: every mutating call (init, alloc, free, realloc, set_root) must run
 // inside a pager transaction (Pager::begin … commit) — Error TXN otherwise. Reading
@@ -160,6 +167,11 @@ class Heap {
     return page < limit_cache_;
   }
   Located locate(uint64_t off, const char* op) const;
+  uint64_t map_run_start(uint64_t page) const;
+  uint64_t alloc_fast(uint64_t size);
+  bool free_fast(uint64_t off);
+  void require_open_txn(const char* op) const;
+  uint64_t reuse_freed_run(uint64_t pages);
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
   uint64_t new_slab(unsigned c, pst_heap_meta* m);
@@ -173,6 +185,15 @@ class Heap {
   mutable uint64_t meta_page_ = 0;     // cached meta page number, validated once
   mutable pst_heap_meta* meta_ = nullptr;
   mutable uint64_t limit_cache_ = 0;   // see in_file()
+  // Large runs freed in this process's recent transactions (a ring): candidates for
+  // reuse_freed_run(). A hint only — the pager decides (reclaim_fresh), and entries of
+  // an older fresh_epoch() are ignored.
+  struct FreedRun {
+    uint64_t page = 0, pages = 0, epoch = 0;
+  };
+  static constexpr unsigned kFreedRuns = 8;
+  FreedRun freed_[kFreedRuns];
+  unsigned freed_next_ = 0;
 };
 
 }  // namespace persist

@@ -4,7 +4,9 @@
 //   node scripts/crash.mjs --trials N [--seed S] [--jobs J] [--json]
 //
 // Each trial starts a child process that opens a heap store and runs transactions of
-// random alloc/free/realloc as fast as it can, writing a fill byte into every block
+// random alloc/free/realloc as fast as it can (half the large allocations come right
+// after a scratch block of the same size was allocated and freed, so its run is
+// reused inside the transaction), writing a fill byte into every block
 // and keeping a table of its live blocks in the store itself (root slot 1). After
 // every commit it prints "c <seq>". The parent kills it with SIGKILL at a random
 // moment, reopens the store (the pager rolls back the interrupted transaction) and
@@ -73,6 +75,15 @@ function child(file, seed) {
         const x = r()
         if (count === 0 || (x < 0.45 && count < 1000)) {
           const size = randomSize(r)
+          if (size > 32768 && r() < 0.5) {
+            // A large block freed in the transaction that allocated it: the alloc below
+            // takes its run back before commit (heap I10). A kill anywhere in here must
+            // leave neither a leak nor a double allocation.
+            const scratch = h.alloc(size)
+            h.pager.willWrite(scratch, 64)
+            m.bytes(scratch, 64).fill(0xee)
+            h.free(scratch)
+          }
           const off = h.alloc(size)
           const fill = 1 + Math.floor(r() * 255)
           h.pager.willWrite(off, size)

@@ -229,6 +229,34 @@ describe('4. roots and transactions', () => {
     expectPersist(() => h.alloc(1), 'PERSIST_CLOSED', /closed/)
     h.close()
   })
+  it('4.6 a large block freed in its own transaction is reused at once; abort undoes it all', () => {
+    const h = openHeap(fresh())
+    const old = h.alloc(50_000)
+    const pages = h.stats().totalPages
+    expect(() =>
+      h.transaction(() => {
+        const a = h.alloc(50_000)
+        h.pager.willWrite(a, 8)
+        h.mem.setF64(a, 1.5)
+        h.free(a)
+        expect(h.alloc(50_000)).toBe(a) // the same run, before commit
+        h.free(old) // live when the transaction began: not reusable before commit
+        expect(h.alloc(50_000)).not.toBe(old)
+        throw new Error('boom')
+      }),
+    ).toThrow('boom')
+    expect([...h.blocks()]).toEqual([old])
+    expect(h.stats().totalPages).toBe(pages)
+    expect(h.check()).toEqual([])
+    const b = h.transaction(() => {
+      const a = h.alloc(50_000)
+      h.free(a)
+      return h.alloc(50_000)
+    })
+    expect([...h.blocks()].sort((x, y) => x - y)).toEqual([old, b].sort((x, y) => x - y))
+    expect(h.check()).toEqual([])
+    h.close()
+  })
 })
 
 describe('5. stats', () => {

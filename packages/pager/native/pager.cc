@@ -47,6 +47,14 @@
 //      it are exactly the transaction's (the count can only be too high by damage).
 //      Whenever the count returns to 0 ('process' mode: commit, abort, recovery) the
 //      first slot gets END, so a count damaged from 0 reads nothing either.
+//  I14 The write cache (Pager::WriteCache, pager.h; will_write's inline fast path)
+//      holds only pages that a successful will_write found inside the store, not the
+//      pager's own and allocated, with lines that are in the line set or fresh. Every
+//      LineSet::clear() empties it (new epoch), and so do commit() (before its frees
+//      can release a cached page) and close. Allocated pages stay allocated and never
+//      become journal chunks until commit (I7), so an entry proves that will_write's
+//      checks (open, writable transaction, in range, not the pager's) would pass and
+//      that it would journal nothing.
 //
 // Durability 'full' (F1-F10; the 'process' mode above is unchanged by them)
 // ---------------------------------------------------------------------------
@@ -97,6 +105,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <map>
 
 namespace persist {
@@ -160,15 +169,9 @@ uint64_t now_ms() {
 class LineSet {
  public:
   LineSet() { slots_.resize(1024); }
-  bool contains(uint64_t k) const {
-    size_t mask = slots_.size() - 1;
-    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
-      const Slot& s = slots_[i];
-      if (s.gen != gen_) return false;
-      if (s.key == k) return true;
-    }
-  }
-  void insert(uint64_t k) {
+  void attach(Pager::WriteCache* wc) { wc_ = wc; }  // emptied by every clear() (I14)
+  // Adds k; true if it was not there yet (one probe sequence for both).
+  bool insert(uint64_t k) {
     if ((count_ + 1) * 2 > slots_.size()) grow();
     size_t mask = slots_.size() - 1;
     for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
@@ -177,12 +180,13 @@ class LineSet {
         s.gen = gen_;
         s.key = k;
         ++count_;
-        return;
+        return true;
       }
-      if (s.key == k) return;
+      if (s.key == k) return false;
     }
   }
   void clear() {
+    if (wc_) wc_->invalidate();  // I14
     if (count_ == 0) return;
     count_ = 0;
     if (slots_.size() > (1u << 16)) {  // a big transaction: give the memory back
@@ -214,6 +218,7 @@ class LineSet {
   std::vector<Slot> slots_;
   uint32_t gen_ = 1;
   size_t count_ = 0;
+  Pager::WriteCache* wc_ = nullptr;
 };
 
 // ---- durability 'full': I/O shim, CRC32C, write-ahead log -------------------------
@@ -593,21 +598,34 @@ struct Pager::Impl {
     uint64_t p = std::min(hdr()->hd_free_hint, count);
     uint64_t run = 0, run_start = p;
     while (p < count) {
-      if ((p & 7) == 0 && p + 8 <= count) {
-        uint8_t b = *map_alloc_byte(p);
-        if (b == 0xFF) {
+      // 64 pages per step: one little-endian word of the allocation bitmap (bit i =
+      // page p+i; a span holds a whole number of words, so the word is in one chunk).
+      if ((p & 63) == 0 && p + 64 <= count) {
+        uint64_t w;
+        std::memcpy(&w, map_alloc_byte(p), 8);
+        if (w == ~uint64_t(0)) {
           run = 0;
-          p += 8;
+          p += 64;
           run_start = p;
           continue;
         }
-        if (b == 0 && run + 8 <= n) {
-          if (run == 0) run_start = p;
-          run += 8;
-          p += 8;
-          if (run >= n) return run_start;
-          continue;
+        unsigned i = 0;
+        while (i < 64) {
+          uint64_t rest = w >> i;
+          if (rest & 1) {  // allocated pages: the run restarts after them
+            i += unsigned(__builtin_ctzll(~rest));  // ~rest != 0: w != ~0, and for i > 0 zeros were shifted in
+            run = 0;
+            run_start = p + i;
+          } else {  // free pages
+            unsigned zeros = rest == 0 ? 64 - i : unsigned(__builtin_ctzll(rest));
+            if (run == 0) run_start = p + i;
+            run += zeros;
+            if (run >= n) return run_start;
+            i += zeros;
+          }
         }
+        p += 64;
+        continue;
       }
       if (is_alloc(p)) {
         run = 0;
@@ -838,11 +856,10 @@ struct Pager::Impl {
     uint64_t run0 = 0, runn = 0;
     uint64_t fresh_page = kNone, stale_page = kNone;
     for (uint64_t l = l0; l <= l1; ++l) {
-      if (lines.contains(l)) {
+      if (!lines.insert(l)) {  // already journaled
         if (runn) append_entry(run0 * kLine, runn * kLine), runn = 0;
         continue;
       }
-      lines.insert(l);
       uint64_t pg = l * kLine / kPage;
       bool fr;
       if (pg == fresh_page) fr = true;
@@ -1306,7 +1323,7 @@ struct Pager::Impl {
 
 // ============================================================================
 
-Pager::Pager() : impl_(new Impl) {}
+Pager::Pager() : impl_(new Impl) { impl_->lines.attach(&wc_); }
 Pager::~Pager() {
   try {
     close();
@@ -1603,6 +1620,7 @@ void Pager::close_keep_address_range(uint8_t** out_base, uint64_t* out_bytes) {
   *out_base = nullptr;
   *out_bytes = 0;
   if (m.closed) return;
+  wc_.invalidate();  // I14
   if (m.in_txn) {
     try {
       abort();
@@ -1685,6 +1703,7 @@ uint32_t Pager::begin() {
 void Pager::commit() {
   Impl& m = *impl_;
   m.need_txn();
+  wc_.invalidate();  // I14: the deferred frees below may release cached pages
   if (m.file_ro || !m.wrote) {
     m.clear_txn_state();
     m.unlock();
@@ -1786,7 +1805,7 @@ void Pager::rollback_to(uint64_t token) {
   if (!m.file_ro) m.load_chain();
 }
 
-void Pager::will_write(uint64_t off, uint64_t len) {
+void Pager::will_write_slow(uint64_t off, uint64_t len) {
   Impl& m = *impl_;
   m.need_write();
   if (len == 0) return;
@@ -1799,6 +1818,19 @@ void Pager::will_write(uint64_t off, uint64_t len) {
                               ") belong to the pager itself (header, page map or journal)");
   m.journal_lines(off, len);
   m.wrote = true;
+  // Remember the pages now covered (I14); ranges over many pages are not worth it.
+  uint64_t ek = wc_.epoch << WriteCache::kPageBits;
+  wc_.live_key = ek;
+  uint64_t p0 = off / kPage, p1 = (end - 1) / kPage;
+  if (p1 - p0 >= 16) return;
+  for (uint64_t p = p0; p <= p1; ++p) {
+    if (!m.is_alloc(p)) continue;
+    uint64_t a = std::max(off, p * kPage), b = std::min(end, (p + 1) * kPage) - 1;
+    uint64_t mask = m.page_fresh(p) ? ~uint64_t(0) : WriteCache::line_mask(a, b);
+    WriteCache::Entry& e = wc_.slots[p % WriteCache::kSlots];
+    if (e.key == (ek | p)) e.lines |= mask;
+    else e = WriteCache::Entry{ek | p, mask};
+  }
 }
 
 uint64_t Pager::alloc_pages(uint64_t n) {
@@ -1854,6 +1886,22 @@ bool Pager::extend_run(uint64_t page, uint64_t new_pages) {
   if (h->hd_free_hint == from) h->hd_free_hint = to;
   m.add_fresh(from, to - from);
   m.wrote = true;
+  return true;
+}
+
+bool Pager::reclaim_fresh(uint64_t page, uint64_t pages) {
+  Impl& m = *impl_;
+  m.need_write();
+  // The fresh set holds each run alloc_run made since the latest savepoint as
+  // start -> end; frees are deferred, so that run is still exactly this one.
+  auto f = m.fresh.find(page);
+  if (f == m.fresh.end() || f->second != page + pages || page >= m.page_count() || !m.is_start(page)) return false;
+  auto it = std::find(m.deferred.rbegin(), m.deferred.rend(), page);
+  if (it == m.deferred.rend()) return false;
+  // Savepoint tokens count deferred entries. This run was allocated, so also freed,
+  // after the latest savepoint: its entry lies beyond every token's count, and
+  // erasing it leaves them valid.
+  m.deferred.erase(std::next(it).base());
   return true;
 }
 

@@ -122,7 +122,20 @@ class Pager {
   // transaction; nothing for fresh pages). INVALID if out of the mapping or if it
   // touches page 0's fixed fields or a map chunk (those are the pager's own).
   // TXN outside a transaction. NOSPC if the journal cannot grow.
-  void will_write(uint64_t off, uint64_t len);
+  // Inline: a range inside one page whose lines this transaction already journaled
+  // (or that is fresh) returns after one cache probe (see WriteCache below).
+  void will_write(uint64_t off, uint64_t len) {
+    if (__builtin_expect(wc_.covered(off, len), 1)) return;
+    will_write_slow(off, len);
+  }
+  // True while a writable transaction is open on this handle and will_write has
+  // succeeded in it since the latest savepoint: the pager is open, locked by this
+  // handle, not read-only and not poisoned. Callers use it to skip their own
+  // per-call "in a transaction?" checks; false says nothing (ask in_txn()).
+  bool write_ready() const { return wc_.live(); }
+  // Changes whenever the pager's set of fresh pages may have shrunk: at every commit,
+  // abort, savepoint, rollback_to and close. A hint for caches of reclaimable runs.
+  uint64_t fresh_epoch() const { return wc_.epoch; }
 
   // ---- pages --------------------------------------------------------------
   // n contiguous pages, first-fit from the lowest free page; grows the file when
@@ -138,6 +151,12 @@ class Pager {
   // grows). Returns false (and changes nothing) if they are not. The added pages are
   // fresh. Used by the heap's realloc of large blocks.
   bool extend_run(uint64_t page, uint64_t new_pages);
+  // Takes back the run starting at `page` if this transaction freed it (free_pages)
+  // and allocated it since the latest savepoint (its pages are still fresh) and it is
+  // `pages` long: the run is allocated again, still fresh, and can be reused at once
+  // instead of at commit (I7 holds: it was not live at the savepoint). Returns false
+  // and changes nothing otherwise. TXN outside a transaction. Used by the heap.
+  bool reclaim_fresh(uint64_t page, uint64_t pages);
   uint64_t run_length(uint64_t page) const;  // pages in the run starting at page; 0 if not a run start
   uint64_t run_start(uint64_t page) const;   // first page of the allocated run containing page; UINT64_MAX if free
   bool page_allocated(uint64_t page) const;
@@ -165,9 +184,50 @@ class Pager {
   Pager(const Pager&) = delete;
   Pager& operator=(const Pager&) = delete;
 
+  // The write barrier's fast path: a direct-mapped cache of pages whose 64-byte lines
+  // were journaled (or are fresh) in the current transaction since its latest
+  // savepoint — a subset of the pager's line set and fresh set (pager.cc, I11, I14).
+  // Entry key = epoch << 34 | page (a store has < 2^34 pages); `lines` bit i =
+  // line i of that page (4096 / 64 = 64 lines). Every clear of the line set bumps the
+  // epoch (commit, abort, savepoint, rollback_to, close), which empties the cache.
+  struct WriteCache {
+    static constexpr unsigned kSlots = 512;
+    static constexpr unsigned kPageBits = 34;
+    struct Entry {
+      uint64_t key = 0;    // 0 = empty (epochs start at 1)
+      uint64_t lines = 0;  // bit i: line i of the page is covered
+    };
+    uint64_t epoch = 1;      // < 2^30; wraps to 1 after clearing every entry
+    uint64_t live_key = 0;   // == epoch << kPageBits while write_ready()
+    Entry slots[kSlots];
+
+    static uint64_t line_mask(uint64_t off, uint64_t last) {  // lines of [off, last] in one page
+      unsigned l0 = unsigned(off >> 6) & 63, l1 = unsigned(last >> 6) & 63;
+      return (~uint64_t(0) >> (63 - l1)) & (~uint64_t(0) << l0);
+    }
+    bool covered(uint64_t off, uint64_t len) const {
+      uint64_t last = off + len - 1;
+      uint64_t page = off >> PST_PAGE_SHIFT;
+      if (len == 0 || (last >> PST_PAGE_SHIFT) != page || last < off) return false;
+      const Entry& e = slots[page % kSlots];
+      uint64_t want = line_mask(off, last);
+      return e.key == ((epoch << kPageBits) | page) && (e.lines & want) == want;
+    }
+    bool live() const { return live_key == (epoch << kPageBits); }
+    void invalidate() {
+      if (++epoch >= (uint64_t(1) << (64 - kPageBits))) {
+        for (Entry& e : slots) e = Entry{};
+        epoch = 1;
+      }
+      live_key = 0;
+    }
+  };
+
  private:
   Pager();
+  void will_write_slow(uint64_t off, uint64_t len);
   struct Impl;
+  WriteCache wc_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -110,7 +110,8 @@ static void test_size_classes() {
 static void test_alloc_basic() {
   Store s("basic");
   Heap& h = *s.heap;
-  EXPECT(throws(Code::TXN, "no transaction", [&] { h.alloc(16); }));
+  EXPECT(throws(Code::TXN, "heap alloc needs a transaction", [&] { h.alloc(16); }));
+  EXPECT(throws(Code::TXN, "heap free needs a transaction", [&] { h.free(4096 + 128); }));
   EXPECT(throws(Code::TXN, "needs a transaction", [&] { h.set_root(1, 0); }));
   s.pager->begin();
   EXPECT(throws(Code::INVALID, "alloc(0)", [&] { h.alloc(0); }));
@@ -520,6 +521,69 @@ static void test_fuzz_metadata() {
   EXPECT(clean(s));    // and every change was rolled back
 }
 
+// A large block freed in the transaction that allocated it is reused at once (I10);
+// one that was live when the transaction (or its latest savepoint) began is not.
+// Abort and commit leave a clean heap either way.
+static void test_reuse_freed_large() {
+  Store s("reuse");
+  Heap& h = *s.heap;
+  s.pager->begin();
+  uint64_t old = h.alloc(60000);
+  s.pager->commit();
+  uint64_t pages = s.pager->header()->hd_page_count;
+  s.pager->begin();
+  uint64_t a = h.alloc(60000);
+  h.free(a);
+  uint64_t b = h.alloc(60000);
+  EXPECT(b == a);                   // same run, taken back from the pager
+  EXPECT(h.usable_size(b) == 15 * 4096 - 64);
+  h.free(old);                      // live at begin(): released only at commit
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(old); }));
+  uint64_t c = h.alloc(60000);
+  EXPECT(c != old);
+  uint64_t z = h.alloc(40000);      // another page count: not reused
+  h.free(z);
+  uint64_t z2 = h.alloc(60000, true);
+  EXPECT(z2 != z);
+  for (uint64_t i = 0; i < h.usable_size(z2); i++) EXPECT(s.at(z2)[i] == 0);
+  h.free(z2);
+  uint64_t sp = s.pager->savepoint();
+  uint64_t d = h.alloc(60000);      // fresh before the savepoint only
+  EXPECT(d != z2);
+  h.free(d);
+  EXPECT(h.alloc(60000) == d);      // fresh since the savepoint: reused
+  s.pager->rollback_to(sp);
+  s.pager->abort();
+  EXPECT(clean(s));
+  EXPECT(s.pager->header()->hd_page_count == pages);
+  EXPECT(h.usable_size(old) == 15 * 4096 - 64);
+  HeapStats st = h.stats();
+  EXPECT(st.large_blocks == 1 && st.blocks_live == 1);
+  // The same with commit: the reused block is live, the freed ones are gone.
+  s.pager->begin();
+  a = h.alloc(60000);
+  s.fill(a, 100, 7);
+  h.free(a);
+  b = h.alloc(60000);
+  s.fill(b, 100, 9);
+  h.free(old);
+  s.pager->commit();
+  EXPECT(clean(s));
+  EXPECT(b == a && s.at(b)[99] == 9);
+  st = h.stats();
+  EXPECT(st.large_blocks == 1 && st.blocks_live == 1 && h.usable_size(b) == 15 * 4096 - 64);
+  EXPECT(throws(Code::INVALID, "", [&] { s.pager->begin(); h.free(old); }));
+  s.pager->abort();
+  // After close, heap calls throw CLOSED instead of reading the unmapped file.
+  s.pager->begin();
+  s.pager->will_write(b, 8);
+  s.pager->close();
+  EXPECT(throws(Code::CLOSED, "closed", [&] { h.free(b); }));
+  EXPECT(throws(Code::CLOSED, "closed", [&] { h.alloc(16); }));
+  s.reopen();
+  EXPECT(clean(s));
+}
+
 int main() {
   const char* tmp = std::getenv("TMPDIR");
   g_dir = std::string(tmp ? tmp : "/tmp") + "/heap-native-" + std::to_string(::getpid());
@@ -537,6 +601,7 @@ int main() {
       {"realloc", test_realloc},
       {"empty slabs return to the pager", test_empty_slabs_return},
       {"abort restores every heap byte", test_abort_restores_everything},
+      {"large runs freed in their transaction are reused", test_reuse_freed_large},
       {"model", [] { test_model(false); }},
       {"model with reopen", [] { test_model(true); }},
       {"roots persist", test_roots_persist},

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -345,6 +346,136 @@ static void t_close_keep_range() {
   ++g_passed;
 }
 
+// will_write's inline cache (I13): a range journaled in this transaction costs nothing
+// again, but every transaction boundary, savepoint and close forgets it.
+static void t_write_cache() {
+  auto p = Pager::open(path("wc.persist"), OpenOptions{});
+  p->begin();
+  uint64_t pg = p->alloc_pages(2);
+  std::memset(p->base() + pg * P, 1, 2 * P);
+  p->commit();
+  uint8_t* d = p->base() + pg * P;
+  CHECK(!p->write_ready());
+  CHECK(code_of([&] { p->will_write(pg * P, 8); }) == Code::TXN);
+  p->begin();
+  CHECK(!p->write_ready());
+  p->will_write(pg * P + 100, 8);  // journals line 1
+  CHECK(p->write_ready());
+  d[100] = 2;
+  p->will_write(pg * P + 64, 64);  // cached: no second entry
+  uint64_t entries = p->header()->hd_jr_entries;
+  p->will_write(pg * P + 70, 50);
+  CHECK(p->header()->hd_jr_entries == entries);
+  p->will_write(pg * P + 200, 8);  // line 3: a new entry
+  CHECK(p->header()->hd_jr_entries == entries + 1);
+  d[200] = 2;
+  uint64_t sp = p->savepoint();
+  CHECK(!p->write_ready());
+  p->will_write(pg * P + 100, 8);  // journaled again after the savepoint
+  CHECK(p->header()->hd_jr_entries == entries + 2);
+  d[100] = 3;
+  p->rollback_to(sp);
+  CHECK(d[100] == 2);
+  p->will_write(pg * P + 100, 8);
+  d[100] = 4;
+  p->abort();
+  CHECK(d[100] == 1 && d[200] == 1);
+  p->begin();
+  p->will_write(pg * P + 100, 8);
+  d[100] = 5;
+  p->commit();
+  p->begin();
+  p->will_write(pg * P + 100, 8);  // a new transaction journals again
+  d[100] = 6;
+  p->abort();
+  CHECK(d[100] == 5);
+  CHECK(code_of([&] { p->will_write(pg * P + 100, 8); }) == Code::TXN);
+  p->begin();
+  p->will_write(pg * P + 100, 8);
+  p->close();
+  CHECK(!p->write_ready());
+  CHECK(code_of([&] { p->will_write(pg * P + 100, 8); }) == Code::CLOSED);
+  ++g_passed;
+}
+
+// reclaim_fresh: only a run this transaction allocated since its latest savepoint and
+// freed can be taken back before commit.
+static void t_reclaim_fresh() {
+  auto p = Pager::open(path("rf.persist"), OpenOptions{});
+  p->begin();
+  uint64_t old = p->alloc_pages(3);
+  p->commit();
+  uint64_t free_before = p->header()->hd_free_pages;
+  p->begin();
+  p->free_pages(old);
+  CHECK(!p->reclaim_fresh(old, 3));  // live at begin(): must wait for commit (I7)
+  uint64_t a = p->alloc_pages(4);
+  CHECK(a != old);
+  p->free_pages(a);
+  CHECK(!p->reclaim_fresh(a, 5));  // wrong length: nothing changes
+  CHECK(p->reclaim_fresh(a, 4));
+  CHECK(!p->reclaim_fresh(a, 4));  // no longer freed
+  CHECK(p->run_length(a) == 4);
+  p->free_pages(a);  // freed again: fine
+  CHECK(p->reclaim_fresh(a, 4));
+  uint64_t b = p->alloc_pages(2);
+  p->free_pages(b);
+  uint64_t sp = p->savepoint();
+  CHECK(!p->reclaim_fresh(b, 2));  // fresh before the savepoint only
+  p->rollback_to(sp);
+  p->commit();
+  CHECK(p->run_length(a) == 4);        // reclaimed: still allocated after commit
+  CHECK(p->run_start(b) == UINT64_MAX);  // freed at commit
+  CHECK(p->run_start(old) == UINT64_MAX);
+  CHECK(p->header()->hd_free_pages == free_before + 3 - 4);
+  CHECK(p->check().empty());
+  p->begin();
+  uint64_t c = p->alloc_pages(2);
+  p->free_pages(c);
+  CHECK(p->reclaim_fresh(c, 2));
+  p->abort();  // the allocation goes away with the transaction
+  CHECK(p->run_start(c) == UINT64_MAX || c == a);
+  CHECK(p->check().empty());
+  ++g_passed;
+}
+
+// alloc_pages is first fit from hd_free_hint; the search reads the bitmap 64 pages at
+// a time. Compare with a page-by-page reference over a fragmented map.
+static void t_first_fit() {
+  auto p = Pager::open(path("ff.persist"), OpenOptions{});
+  std::vector<uint64_t> runs;
+  uint32_t seed = 12345;
+  auto rnd = [&](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+  };
+  p->begin();
+  for (int i = 0; i < 300; i++) runs.push_back(p->alloc_pages(1 + rnd(40)));
+  p->commit();
+  p->begin();
+  for (uint64_t r : runs)
+    if (rnd(3) == 0) p->free_pages(r);
+  p->commit();
+  for (uint64_t n : {1ull, 2ull, 7ull, 8ull, 9ull, 33ull, 63ull, 64ull, 65ull, 100ull, 130ull}) {
+    p->begin();
+    uint64_t count = p->header()->hd_page_count;
+    uint64_t from = std::min<uint64_t>(p->header()->hd_free_hint, count), want = UINT64_MAX, run = 0;
+    for (uint64_t q = from; q < count; q++) {
+      run = p->page_allocated(q) ? 0 : run + 1;
+      if (run == n) {
+        want = q + 1 - n;
+        break;
+      }
+    }
+    uint64_t got = p->alloc_pages(n);
+    p->abort();
+    if (want != UINT64_MAX) CHECK(got == want);
+    else CHECK(got >= from);
+  }
+  CHECK(p->check().empty());
+  ++g_passed;
+}
+
 int main() {
   char tmpl[] = "/tmp/persist-native-XXXXXX";
   if (!mkdtemp(tmpl)) return 2;
@@ -359,6 +490,8 @@ int main() {
       {"bad_files", t_bad_files},             {"second_gib_range", t_second_gib_range},
       {"close_keep_range", t_close_keep_range}, {"recovery_idempotent", t_recovery_idempotent},
       {"alloc_while_journal_full", t_alloc_while_journal_full},
+      {"write_cache", t_write_cache},         {"reclaim_fresh", t_reclaim_fresh},
+      {"first_fit", t_first_fit},
   };
   for (auto& t : tests) {
     int before = g_failed;
