@@ -43,10 +43,10 @@
  *      without resize moves no entry (a listing is reused only if dc_used is unchanged).
  *  O11 The file is untrusted input: every offset, length and count read from it is
  *      checked against the mapping before it is used — record offsets in slots
- *      (recordAt: aligned, past page 0, inside the mapping, a valid header whose type
- *      matches the slot), dict arrays and counts (dictArrays), list arrays
- *      (listItems), string/bytes/bigint blocks, bucket entry numbers and short-string
- *      lengths. A failed check throws PERSIST_CORRUPT naming the offset, never a
+ *      (recordAt: aligned, past page 0, inside the mapping, a record type byte
+ *      equal to the slot's; rc_gen/rc_check are for isLive and check()), dict arrays
+ *      and counts (dictArrays), list arrays (listItems), string/bytes/bigint blocks,
+ *      bucket entry numbers and short-string lengths. A failed check throws PERSIST_CORRUPT naming the offset, never a
  *      RangeError; walks are bounded by counts checked this way, so a crafted cycle
  *      cannot make a read loop forever.
  */
@@ -446,6 +446,18 @@ export class Objects {
   private recordAt(s: number): number {
     const m = this.mem
     const r = m.u64(s + 8)
+    const t = m.u8(s + 1)
+    // Hot path (every read of a reference): alignment, bounds and the type byte are
+    // what memory safety needs; rc_gen/rc_check are left to isLive and check().
+    if (
+      r % 16 === 0 &&
+      r >= MIN_BLOCK &&
+      r + (t === R_LIST ? LIST_SIZE : DICT_SIZE) <= m.size &&
+      t >= R_DICT &&
+      t <= R_OBJECT &&
+      m.u8(r) === t
+    )
+      return r
     if (!this.isRecordAt(r)) {
       const what = this.inHeap(r, 16) ? `which is not a record (type ${m.u8(r)})` : 'outside the heap'
       throw corrupt(`the reference in slot ${hex(s)} points to ${hex(r)}, ${what}`)
