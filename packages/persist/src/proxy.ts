@@ -178,9 +178,9 @@ const dictHandler: ProxyHandler<{ [HANDLE]: Handle }> = {
   ownKeys(t) {
     const h = t[HANDLE]
     h.store.enter(h)
-    // dictKeys also remembers the entry of each key for this transaction, so the
-    // descriptor/get calls V8 makes next for every key (Object.keys/entries, for…in,
-    // spread) cost one string comparison each instead of a hash lookup
+    // dictKeys also remembers the entry of each key until the dict's layout changes,
+    // so the descriptor/get calls V8 makes next for every key (Object.keys/entries,
+    // for…in, spread) cost one string comparison each instead of a hash lookup
     const keys = orderKeys(h.store.objects.dictKeys(h.off))
     if (h.cls) {
       const extra = Object.keys(h.cls.defaults).filter((k) => !h.store.objects.dictHas(h.off, k))
