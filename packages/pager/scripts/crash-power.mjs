@@ -139,7 +139,7 @@ function parseTrace(buf) {
     const len = buf.readUInt32LE(q + 4)
     const off = Number(buf.readBigUInt64LE(q + 8))
     if (q + 16 + len > buf.length) break
-    ev.push({ type, file, off, data: buf.subarray(q + 16, q + 16 + len) })
+    ev.push({ type, file, off, tok: buf.readBigUInt64LE(q + 8), data: buf.subarray(q + 16, q + 16 + len) })
     q += 16 + len
   }
   return ev
@@ -174,8 +174,15 @@ class FileImage {
 /** Disk content after a cut before event k: synced state + a random sector subset. */
 function buildImage(bases, ev, k, rnd) {
   const files = bases.map((b) => new FileImage(b))
+  // A completed sync ('S') makes durable the writes traced before its 'B' (same token):
+  // with several processes tracing, writes traced while it ran may or may not be in.
   const lastSync = bases.map(() => -1)
-  for (let i = 0; i < k; i++) if (ev[i].type === 'S') lastSync[ev[i].file] = i
+  const begun = new Map()
+  for (let i = 0; i < k; i++) {
+    if (ev[i].type === 'B') begun.set(ev[i].tok, i)
+    else if (ev[i].type === 'S')
+      lastSync[ev[i].file] = Math.max(lastSync[ev[i].file], begun.get(ev[i].tok) ?? i)
+  }
   // keep probability (percent) for this cut: none, all, half, or random
   const mode = rnd(4)
   const pct = mode === 0 ? 0 : mode === 1 ? 100 : mode === 2 ? 50 : rnd(101)
