@@ -106,6 +106,8 @@
 //      writable mapping of a read-only fd) and overlays records, never writing the
 //      store or the log: with the lock, [wl_applied, lk_wal_end) at open and at each
 //      begin(); a read-only file (no lock) every valid record of the current epoch.
+//  F18 'full' mode trims the journal chain to 4 chunks inside the committing
+//      transaction (its record carries the unlink and the frees), like 'process' mode.
 //  F17 lk_format: the first opener (exclusive OFD lock) re-initialises the lock area
 //      (lk_mutex, the group-commit area at PST_WAL_LOCK_OFFSET); any other opener
 //      refuses a lock area of another format (PERSIST_VERSION).
@@ -1466,6 +1468,32 @@ struct Pager::Impl {
     return post;
   }
 
+  // F18: 'full' mode keeps at most 4 journal chunks, as 'process' mode does after its
+  // commit (trim_chain). The last change before the record is built: after it only
+  // the record's write can fail, and that discards the transaction (its writes are
+  // private), so the unlink and the frees go straight into the redo set, without undo
+  // entries (which could need a new chunk). The dropped chunks' private pages are
+  // released with the rest (they join `overlay`, the pages release_private drops).
+  void trim_chain_full() {
+    if (jchunks.size() <= 4) return;
+    uint64_t keep_last = jchunks[3];
+    chunk_at(keep_last)->jc_next = 0;
+    redo.emplace_back(keep_last * kPage + offsetof(pst_journal_chunk, jc_next), 8);
+    pst_header* h = hdr();  // [0, 256) is in the redo set: journal_header() ran
+    for (size_t i = 4; i < jchunks.size(); ++i) {
+      uint64_t c = jchunks[i];
+      apply_mark(c, PST_JOURNAL_CHUNK_PAGES, false);
+      uint64_t a0 = uint64_t(map_alloc_byte(c) - base);
+      uint64_t a1 = uint64_t(map_alloc_byte(c + PST_JOURNAL_CHUNK_PAGES - 1) - base) + 1;
+      redo.emplace_back(a0, a1 - a0);
+      redo.emplace_back(a0 + kMapHalf, a1 - a0);
+      h->hd_free_pages += PST_JOURNAL_CHUNK_PAGES;
+      if (c < h->hd_free_hint) h->hd_free_hint = c;
+      overlay.emplace_back(c, c + PST_JOURNAL_CHUNK_PAGES);
+    }
+    jchunks.resize(4);
+  }
+
   // F3/F12: writes the record of a 'full' transaction and publishes it, under the lock.
   // Before publication any failure discards the transaction (its writes are private).
   // Outputs: the txid, the record's end LSN, its epoch and end offset.
@@ -1474,6 +1502,7 @@ struct Pager::Impl {
     journal_header();
     hdr()->hd_txid += 1;
     hdr()->hd_jr_entries = 0;  // on disk the undo journal is always empty in 'full' mode
+    trim_chain_full();         // F18
     uint64_t txid = hdr()->hd_txid, limit = page_count() * kPage;
     *txid_out = txid;
     // Merge the ranges; clip to the store (fresh runs of a rolled-back growth) and
