@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, closeSync, mkdirSync, openSync, readSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { openPager, PAGE_SIZE, type Pager } from '@persist/pager'
 import { describe, expect, it } from 'vitest'
@@ -137,5 +137,41 @@ describe("12. durability 'full': group commit", () => {
     expect(keep.mem.u64(off)).toBe(3)
     keep.commit()
     keep.close()
+  })
+
+  it('12.4 lock format: a lock area of another format is refused while others have the store open, re-initialised by a first opener', () => {
+    const f = fresh()
+    const setFormat = (v: number) => {
+      const fd = openSync(f, 'r+')
+      const b = Buffer.alloc(4)
+      b.writeUInt32LE(v)
+      writeSync(fd, b, 0, 4, 256) // lk_format (FORMAT.md: header offset 256)
+      closeSync(fd)
+    }
+    const getFormat = () => {
+      const fd = openSync(f, 'r')
+      const b = Buffer.alloc(4)
+      readSync(fd, b, 0, 4, 256)
+      closeSync(fd)
+      return b.readUInt32LE(0)
+    }
+    const p = counterStore(f)
+    expect(getFormat()).toBe(2)
+    setFormat(1) // as if the first opener had been an older @persist/pager
+    let err: { code?: string; message?: string } = {}
+    try {
+      openPager(f, { durability: 'full' }).close()
+    } catch (e) {
+      err = e as typeof err
+    }
+    expect(err.code).toBe('PERSIST_VERSION')
+    expect(err.message).toMatch(/lock format 1; this library uses lock format 2/)
+    setFormat(2)
+    p.close()
+    setFormat(1) // stale lock area of a closed store: the first opener re-initialises it
+    const q = openPager(f, { durability: 'full' })
+    expect(getFormat()).toBe(2)
+    expect(counters(q, 1)).toEqual([0, 0])
+    q.close()
   })
 })
