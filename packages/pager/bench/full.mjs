@@ -4,7 +4,10 @@
 // (default: sync), with 1 and with 4 processes committing at once (group commit), on
 // the real disk (os.tmpdir() unless --dir). Prints µs per commit (aggregate wall time
 // ÷ commits), the ratio to SQLite, whether the final count is exact, and fsync-class
-// calls per commit (strace -f -c in a separate run of the same race; "-" without strace).
+// calls per commit: for the pager counted in the timed race itself from its I/O trace
+// (PERSIST_IO_TRACE: one append per write/sync, µs against ms syncs); for the peers
+// with strace -f -c in a separate run of the same race (ptrace slows every call, so
+// commits group less there; "-" without strace).
 //
 //   node bench/full.mjs [--n 300] [--dir D] [--procs 1,4] [--no-strace]
 //
@@ -114,7 +117,7 @@ async function child(impl, dir, n) {
 
 // ---------------------------------------------------------------- parent
 /** procs processes × n increments from "go" until all are done; optionally under strace. */
-async function race(impl, dir, procs, n, straceOut) {
+async function race(impl, dir, procs, n, straceOut, env = {}) {
   const kids = []
   for (let i = 0; i < procs; i++) {
     const cmd = [self, '--child', impl, dir, String(n)]
@@ -133,7 +136,7 @@ async function race(impl, dir, procs, n, straceOut) {
           ],
           { stdio: ['pipe', 'pipe', 'inherit'] },
         )
-      : spawn(process.execPath, cmd, { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn(process.execPath, cmd, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     let out = ''
     const ready = new Promise((resolve) => {
       c.stdout.on('data', (d) => {
@@ -190,9 +193,20 @@ if (process.argv[2] === '--child') {
       for (const impl of Object.keys(impls)) {
         const dir = mkdtempSync(join(root, `${impl}-${procs}-`))
         impls[impl].setup(dir)
-        const r = await race(impl, dir, procs, n)
+        const trace = join(root, `trace-${procs}`)
+        const r = await race(impl, dir, procs, n, null, impl === 'ours' ? { PERSIST_IO_TRACE: trace } : {})
         let syncs = null
-        if (strace) {
+        if (impl === 'ours') {
+          // log syncs ('S' events on file 1) and commits returned ('C') in the timed race
+          const tr = readFileSync(trace)
+          let s = 0
+          let c = 0
+          for (let q = 0; q + 16 <= tr.length; q += 16 + tr.readUInt32LE(q + 4)) {
+            if (tr[q] === 0x53 && tr[q + 1] === 1) s++
+            if (tr[q] === 0x43) c++
+          }
+          syncs = s / c
+        } else if (strace) {
           // fsync-class calls per commit: a second race under strace, minus opening and
           // closing (the same race with 0 increments)
           const d2 = mkdtempSync(join(root, `${impl}-${procs}-s-`))
