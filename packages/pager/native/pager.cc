@@ -104,8 +104,10 @@
 //      wl_base grows by the old end, so LSNs never repeat.
 //  F16 A read-only opener of a store with a log maps it MAP_PRIVATE (a private
 //      writable mapping of a read-only fd) and overlays records, never writing the
-//      store or the log: with the lock, [wl_applied, lk_wal_end) at open and at each
-//      begin(); a read-only file (no lock) every valid record of the current epoch.
+//      store or the log: with the lock, [wl_applied, lk_wal_end) at each begin(); a
+//      read-only file (no lock) every valid record of the current epoch. The overlay
+//      is dropped at commit/abort: outside a transaction every handle sees the page
+//      cache (F4), so lock-free txid polling sees applied commits.
 //  F18 'full' mode trims the journal chain to 4 chunks inside the committing
 //      transaction (its record carries the unlink and the frees), like 'process' mode.
 //  F17 lk_format: the first opener (exclusive OFD lock) re-initialises the lock area
@@ -1890,23 +1892,6 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
                                    std::to_string(m.lk()->lk_format) + "; this library uses lock format " +
                                    std::to_string(PST_LOCK_FORMAT) +
                                    " (a different @persist/pager version): close the store everywhere, or use the same version");
-  if (m.ro_overlay) {  // F16: the initial view already holds every published commit
-    if (m.file_ro) {
-      m.overlay_unlocked();
-    } else {
-      bool dead = m.lock();
-      m.locked = true;
-      try {
-        m.catch_up();
-      } catch (...) {
-        if (dead) pthread_mutex_consistent(m.mutex());
-        m.unlock();
-        throw;
-      }
-      if (dead) pthread_mutex_consistent(m.mutex());
-      m.unlock();
-    }
-  }
   m.last_txid = m.hdr()->hd_txid;
   m.load_chain();
   return pg;
@@ -2013,7 +1998,7 @@ void Pager::commit() {
     // once it is (it must not act on a commit that a power cut could still remove).
     bool wait = (m.full || (m.ro_overlay && !m.file_ro)) &&
                 m.seen_written > __atomic_load_n(&m.wl()->wl_synced, __ATOMIC_ACQUIRE);
-    if (m.full) m.release_private();  // the overlay (F4)
+    if (m.priv()) m.release_private();  // the overlay (F4, F16)
     m.clear_txn_state();
     m.unlock();
     if (wait && m.wal_fd >= 0) {
@@ -2081,6 +2066,7 @@ void Pager::commit() {
 void Pager::abort() {
   Impl& m = *impl_;
   m.need_txn();
+  if (m.ro_overlay) m.release_overlay();  // F16: outside a transaction, the page cache
   if (m.full) {  // F4: the transaction's writes are private pages: drop them
     m.release_private();
     m.load_chain_quiet();
