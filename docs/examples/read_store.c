@@ -114,7 +114,13 @@ static void init_mutex(pst_header* h) {
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
   memset(h->hd_lock.lk_mutex, 0, sizeof h->hd_lock.lk_mutex);
   pthread_mutex_init((pthread_mutex_t*)h->hd_lock.lk_mutex, &a);
+  /* lock format 2: the group-commit area of durability 'full' (page 0, offset 1024) */
+  pst_wal_lock* g = (pst_wal_lock*)((uint8_t*)h + PST_WAL_LOCK_OFFSET);
+  memset(g, 0, sizeof *g);
+  pthread_mutex_init((pthread_mutex_t*)g->wl_sync_mutex, &a);
+  g->wl_written = g->wl_synced = g->wl_applied = PST_WAL_FIRST_RECORD;
   pthread_mutexattr_destroy(&a);
+  h->hd_lock.lk_format = PST_LOCK_FORMAT;
   h->hd_lock.lk_owner_pid = 0;
   h->hd_lock.lk_watchers = 0;
 }
@@ -172,6 +178,8 @@ int main(int argc, char** argv) {
     fl.l_type = F_RDLCK;
     while (fcntl(fd, F_OFD_SETLKW, &fl) != 0)
       if (errno != EINTR) return fail(2, strerror(errno), path);
+    if (h->hd_lock.lk_format != PST_LOCK_FORMAT)
+      return fail(2, "the store is open in a program using another lock format", path);
   }
 
   /* step 5: one read transaction under the store lock (10 s timeout). */

@@ -33,7 +33,11 @@ extern "C" {
 /* Bump when the meaning of any byte changes. Readers refuse a newer version
  * (PERSIST_VERSION). The lock-area format has its own version (PST_LOCK_FORMAT). */
 #define PST_FORMAT_VERSION 1u
-#define PST_LOCK_FORMAT 1u
+/* Lock format 2: group commit of durability 'full' (pst_wal_lock at page 0 offset
+ * PST_WAL_LOCK_OFFSET; lk_wal_flags bit 1). A process whose lock format differs
+ * refuses to join a store that others have open (PERSIST_VERSION); the first opener
+ * re-initialises the lock area. */
+#define PST_LOCK_FORMAT 2u
 /* Written little-endian; read back on a big-endian machine it shows as 0x0D0C0B0A. */
 #define PST_ENDIAN_MARK 0x0A0B0C0Du
 /* The 8 magic bytes "\x89PERSIST": a high byte first (catches 7-bit transfers),
@@ -77,17 +81,39 @@ typedef struct pst_lock {
   uint32_t lk_commit_seq;  /* low 32 bits of hd_txid: futex word for change watchers */
   uint32_t lk_watchers;    /* number of processes waiting on lk_commit_seq */
   uint32_t lk_mode;        /* durability of every opener: 0 unset (= process), 1 process, 2 full */
-  uint32_t lk_wal_flags;   /* full mode: PST_WAL_REPLAY_NEEDED while a commit is between its log
-                            * write and the end of its store writes (a dead or failed committer
-                            * leaves it set: the next begin() replays the log) */
+  uint32_t lk_wal_flags;   /* full mode: bit 0 PST_WAL_REPLAY_NEEDED while the log holds records
+                            * the store file lacks (lk_wal_end > wl_applied: a foreign reader
+                            * must replay or refuse); bit 1 PST_WAL_RECOVER after a failed log
+                            * sync or store write (the next begin() replays the whole log) */
   uint64_t lk_wal_epoch;   /* full mode: current epoch of the write-ahead log */
-  uint64_t lk_wal_end;     /* full mode: byte offset in the log where the next record goes */
+  uint64_t lk_wal_end;     /* full mode: byte offset in the log where the next record goes
+                            * ("written" end: every record below it is completely written) */
   uint8_t lk_reserved[24];
 } pst_lock;
 
 #define PST_MODE_PROCESS 1u
 #define PST_MODE_FULL 2u
 #define PST_WAL_REPLAY_NEEDED 1u
+#define PST_WAL_RECOVER 2u
+
+/* Group commit of durability 'full' (lock format 2): shared state of the log at byte
+ * PST_WAL_LOCK_OFFSET of page 0 (the lock area part of page 0, never logged). Log
+ * positions are LSNs: wl_base + byte offset in the current epoch, so they only grow
+ * (a new epoch adds the old epoch's end to wl_base). Reset by the first opener. */
+#define PST_WAL_LOCK_OFFSET 1024u
+typedef struct pst_wal_lock {
+  uint8_t wl_sync_mutex[64]; /*  0 pthread_mutex_t (robust, process-shared): held by the process
+                              *    running fdatasync(log) for everyone (the sync leader) */
+  uint64_t wl_written;       /* 64 LSN of lk_wal_end (updated with it, under lk_mutex) */
+  uint64_t wl_synced;        /* 72 LSN below which the log is durable (only grows) */
+  uint64_t wl_base;          /* 80 LSN of byte 0 of the current epoch */
+  uint64_t wl_applied;       /* 88 byte offset in the current epoch: records below it are
+                              *    in the store file (page cache); under lk_mutex */
+  uint32_t wl_fails;         /* 96 log syncs that failed since the lock area was initialised */
+  uint32_t wl_pad;           /* 100 0 */
+  uint64_t wl_applied_txid;  /* 104 wr_txid of the last record applied (0 = none) */
+  uint64_t wl_reserved[2];   /* 112 0 */
+} pst_wal_lock;
 
 /* ---- write-ahead log of durability 'full' (file "<store>-wal") ------------ */
 
@@ -237,6 +263,13 @@ PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_commit_seq) == 80, "lk_commit_
 PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_mode) == 88, "lk_mode");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_wal_epoch) == 96, "lk_wal_epoch");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_lock, lk_wal_end) == 104, "lk_wal_end");
+PST_STATIC_ASSERT(sizeof(pst_wal_lock) == 128, "pst_wal_lock size");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_written) == 64, "wl_written");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_applied) == 88, "wl_applied");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_fails) == 96, "wl_fails");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_applied_txid) == 104, "wl_applied_txid");
+PST_STATIC_ASSERT(PST_WAL_LOCK_OFFSET >= 256 + sizeof(pst_lock) && PST_WAL_LOCK_OFFSET + sizeof(pst_wal_lock) <= PST_PAGE_SIZE,
+                  "the group-commit area lies in the unlogged part of page 0");
 PST_STATIC_ASSERT(sizeof(pst_wal_header) == 64, "pst_wal_header size");
 PST_STATIC_ASSERT(sizeof(pst_wal_record) == 48, "pst_wal_record size");
 PST_STATIC_ASSERT(sizeof(pst_wal_range) == 16, "pst_wal_range size");

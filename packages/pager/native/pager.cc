@@ -87,6 +87,50 @@
 //      transaction is discarded (NOSPC/IO), after it lk_wal_flags stays set (the next
 //      begin() replays); either way an I/O failure poisons the handle (no more writes).
 //  F10 lk_mode is set by the first opener; an opener asking for the other mode fails.
+//
+// Group commit (F11-F17; replaces "fdatasync under the lock" of F3/F5 — F3's record
+// content, F4, F6-F9 unchanged). Shared state: lk_wal_end / wl_written (written end),
+// wl_synced (durable end), wl_applied (in the store), as LSNs = wl_base + offset.
+//  F11 One parser: wal_read_record validates a whole record (magic, epoch, increasing
+//      txid, length, CRC, every range, I10) before any byte of it is used; recovery and
+//      apply (pwrite sink) and the overlay (memcpy sink) all read the log through it.
+//  F12 A commit, under lk_mutex, pwrites its record at lk_wal_end and publishes it
+//      (lk_wal_end, wl_written, lk_wal_flags bit 0), drops its private pages and
+//      unlocks; then waits for the log to be durable past its record (F13) — the
+//      commit point — then, under lk_mutex again, applies every synced record not yet
+//      applied (wl_applied) to the store with pwrite, in log order. The store file
+//      receives a record's bytes only once wl_synced covers it, so no store page can
+//      reach the disk before its record is durable. Applying is idempotent (final
+//      bytes), so a holder dying mid-apply leaves records to apply again.
+//  F13 wl_synced only grows and only after a successful fdatasync(log) by the sync
+//      leader (holder of wl_sync_mutex), to the wl_written it read before syncing, or
+//      at a new epoch (F15). A failed sync increments wl_fails and sets
+//      PST_WAL_RECOVER; a committer reports success only if it reads wl_synced past its
+//      record and then wl_fails unchanged since its begin(); a commit is not published
+//      if wl_fails changed since its begin(). Lock order: lk_mutex before wl_sync_mutex
+//      (the leader never takes lk_mutex).
+//  F14 At begin() (under lk_mutex) a writer applies the synced records the store lacks
+//      and copies the records [wl_applied, lk_wal_end) into its private view (memcpy,
+//      pages remembered in `overlay`, dropped at commit/abort) before the transaction
+//      reads anything: every transaction sees every earlier published commit, and its
+//      own record follows theirs in the log (durable only together). A transaction
+//      that wrote nothing but saw records not yet durable waits for their sync at
+//      commit().
+//  F15 A new epoch (checkpoint, replay) happens only under lk_mutex with every record
+//      of the old epoch durable (checkpoint: ensure_synced; replay: wal_recover syncs
+//      the log first) and in the store (checkpoint: applied + fdatasync(store)).
+//      wl_base grows by the old end, so LSNs never repeat.
+//  F16 A read-only opener of a store with a log maps it MAP_PRIVATE (a private
+//      writable mapping of a read-only fd) and overlays records, never writing the
+//      store or the log: with the lock, [wl_applied, lk_wal_end) at each begin(); a
+//      read-only file (no lock) every valid record of the current epoch. The overlay
+//      is dropped at commit/abort: outside a transaction every handle sees the page
+//      cache (F4), so lock-free txid polling sees applied commits.
+//  F18 'full' mode trims the journal chain to 4 chunks inside the committing
+//      transaction (its record carries the unlink and the frees), like 'process' mode.
+//  F17 lk_format: the first opener (exclusive OFD lock) re-initialises the lock area
+//      (lk_mutex, the group-commit area at PST_WAL_LOCK_OFFSET); any other opener
+//      refuses a lock area of another format (PERSIST_VERSION).
 #include "pager.h"
 
 #include <errno.h>
@@ -97,6 +141,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +196,7 @@ constexpr uint64_t kNone = UINT64_MAX;
 
 static_assert(kChunkBytes - kChunkHdr - kJrReserve > 4096, "a chunk holds a page image");
 static_assert(sizeof(pthread_mutex_t) <= sizeof(((pst_lock*)nullptr)->lk_mutex), "mutex fits lk_mutex");
+static_assert(sizeof(pthread_mutex_t) <= sizeof(((pst_wal_lock*)nullptr)->wl_sync_mutex), "mutex fits wl_sync_mutex");
 static_assert(kJrEntriesOff == 64, "hd_jr_entries");
 static_assert(offsetof(pst_header, hd_lock) >= kHdrJournalBytes, "lock area is outside the journaled header");
 
@@ -227,6 +273,10 @@ class LineSet {
 // also appended to that trace (the power-cut harness rebuilds disk images from it);
 // PERSIST_IO_FAIL=<kind>:<n> (kind fsync|pwrite|nospc) makes the n-th call of that
 // kind fail with EIO (nospc: ENOSPC on the n-th pwrite) — the tests' fault injection.
+// PERSIST_TEST_DIE=<point>:<n> (point unlocked|synced) makes the process kill itself
+// with SIGKILL the n-th time a group commit reaches that point (after its unlock and
+// before its log sync / after the sync and before the store writes): the tests' way
+// to place a kill -9 exactly.
 enum IoFile : uint8_t { IO_MAIN = 0, IO_WAL = 1 };
 
 struct IoShim {
@@ -235,7 +285,10 @@ struct IoShim {
   uint64_t fail_at = 0;
   uint64_t n_fsync = 0, n_pwrite = 0;
   uint64_t fsyncs = 0;  // completed syncs (bench: syncs per commit)
+  uint64_t sync_token = 0;  // pairs a 'B' (sync begins) with its 'S' in the trace
   std::string trace_path;
+  std::string die_point;
+  uint64_t die_at = 0, die_count = 0;
   // Re-reads PERSIST_IO_TRACE (called by every open, so a harness process can trace
   // one open and not the next).
   void refresh() {
@@ -257,10 +310,23 @@ struct IoShim {
       fail_kind = k == "fsync" ? 1 : k == "pwrite" ? 2 : k == "nospc" ? 3 : 0;
       fail_at = c == std::string::npos ? 1 : strtoull(v.c_str() + c + 1, nullptr, 10);
     }
+    const char* d = getenv("PERSIST_TEST_DIE");
+    if (d && *d) {
+      std::string v(d);
+      size_t c = v.find(':');
+      die_point = v.substr(0, c);
+      die_at = c == std::string::npos ? 1 : strtoull(v.c_str() + c + 1, nullptr, 10);
+    }
   }
-  // Trace record: u8 type ('W' write, 'S' sync, 'A' allocate, 'C' commit returned,
-  // 'R'/'E' recovery start/end), u8 file, u16 0, u32 data length, u64 offset (for 'A'
-  // the new minimum size, for 'C' the txid), then the data.
+  void test_point(const char* name) {
+    if (die_at == 0 || die_point != name) return;
+    if (++die_count == die_at) kill(getpid(), SIGKILL);
+  }
+  // Trace record: u8 type ('W' write, 'B' sync begins, 'S' sync done, 'A' allocate,
+  // 'C' commit returned, 'R'/'E' recovery start/end), u8 file, u16 0, u32 data length,
+  // u64 offset (for 'A' the new minimum size, for 'C' the txid, for 'B'/'S' a token
+  // (pid << 32 | n) pairing them: with several processes tracing into one file, a
+  // sync makes durable exactly the writes traced before its 'B'), then the data.
   void trace(char type, uint8_t file, uint64_t off, const void* data, uint32_t len) {
     if (trace_fd < 0) return;
     std::string b(16, '\0');
@@ -306,9 +372,11 @@ int io_fsync(int fd, uint8_t file) {
   IoShim& s = io();
   ++s.n_fsync;
   if (s.fail_kind == 1 && s.n_fsync == s.fail_at) return EIO;
+  uint64_t token = (uint64_t(getpid()) << 32) | (++s.sync_token & 0xFFFFFFFFu);
+  s.trace('B', file, token, nullptr, 0);
   if (fdatasync(fd) != 0) return errno;
   ++s.fsyncs;
-  s.trace('S', file, 0, nullptr, 0);
+  s.trace('S', file, token, nullptr, 0);
   return 0;
 }
 int io_fallocate(int fd, uint8_t file, uint64_t off, uint64_t len) {
@@ -365,6 +433,71 @@ int wal_write_epoch(int wfd, uint64_t epoch) {
   throw Error(e == ENOSPC || e == EDQUOT ? Code::NOSPC : Code::IO, what + ": " + errno_text(e));
 }
 
+// Reads the record at byte `pos` of the log into buf and validates it completely:
+// magic, epoch, txid above prev_txid, length, CRC32C, and every range inside
+// wr_page_count pages and outside the lock area (I10). Returns false if there is no
+// valid record there (torn, stale or foreign bytes: the log ends). The one parser of
+// the log: recovery (pwrite sink), group-commit apply (pwrite sink) and the private
+// overlay of begin() and of read-only openers (memcpy sink) all read through it (F11).
+bool wal_read_record(int wfd, uint64_t epoch, uint64_t pos, uint64_t wsize, uint64_t prev_txid,
+                     std::vector<uint8_t>& buf, pst_wal_record& r) {
+  if (epoch == 0 || pos + sizeof(pst_wal_record) + kWalTrailer > wsize) return false;
+  if (pread(wfd, &r, sizeof r, off_t(pos)) != ssize_t(sizeof r)) return false;
+  if (r.wr_magic != PST_WAL_RECORD_MAGIC || r.wr_epoch != epoch || r.wr_txid <= prev_txid) return false;
+  if (r.wr_bytes < sizeof r + kWalTrailer || r.wr_bytes % 8 != 0 || r.wr_bytes > wsize - pos) return false;
+  if (r.wr_page_count < PST_INITIAL_PAGES || r.wr_page_count > (uint64_t(1) << 34)) return false;
+  buf.resize(size_t(r.wr_bytes));
+  if (pread(wfd, buf.data(), buf.size(), off_t(pos)) != ssize_t(buf.size())) return false;
+  uint32_t crc;
+  std::memcpy(&crc, buf.data() + buf.size() - kWalTrailer, 4);
+  if (crc32c(buf.data(), buf.size() - kWalTrailer) != crc) return false;  // torn or stale: the log ends here
+  uint64_t limit = r.wr_page_count * kPage, q = sizeof r;
+  for (uint32_t i = 0; i < r.wr_ranges; ++i) {
+    pst_wal_range g;
+    if (q + sizeof g > buf.size() - kWalTrailer) return false;
+    std::memcpy(&g, buf.data() + q, sizeof g);
+    q += sizeof g;
+    if (g.wg_len == 0 || g.wg_off + g.wg_len > limit || g.wg_off + g.wg_len < g.wg_off ||
+        (g.wg_off < kPage && g.wg_off + g.wg_len > kHdrJournalBytes) || pad8(g.wg_len) > buf.size() - kWalTrailer - q)
+      return false;
+    q += pad8(g.wg_len);
+  }
+  return q == buf.size() - kWalTrailer;
+}
+
+// Calls f(off, data, len) for every range of a record validated by wal_read_record.
+template <class F>
+void wal_each_range(const std::vector<uint8_t>& buf, const pst_wal_record& r, F f) {
+  uint64_t q = sizeof r;
+  for (uint32_t i = 0; i < r.wr_ranges; ++i) {
+    pst_wal_range g;
+    std::memcpy(&g, buf.data() + q, sizeof g);
+    q += sizeof g;
+    f(g.wg_off, buf.data() + q, g.wg_len);
+    q += pad8(g.wg_len);
+  }
+}
+
+uint64_t fd_size(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0;
+}
+
+// Applies one validated record to the store file with pwrite: the file first reaches
+// wr_page_count pages (growth, F6). Returns 0 or an errno.
+int wal_apply_record(int fd, const std::vector<uint8_t>& buf, const pst_wal_record& r) {
+  uint64_t limit = r.wr_page_count * kPage, size = fd_size(fd);
+  if (size < limit) {
+    int e = io_fallocate(fd, IO_MAIN, size, limit - size);
+    if (e) return e;
+  }
+  int e = 0;
+  wal_each_range(buf, r, [&](uint64_t off, const uint8_t* data, uint64_t len) {
+    if (!e) e = io_pwrite(fd, IO_MAIN, data, len, off);
+  });
+  return e;
+}
+
 // Recovery of 'full' mode (F5): makes the log durable, replays every valid record of
 // the current epoch in order (stopping at the first torn or foreign one) into the
 // store with pwrite, syncs the store, then starts a new epoch (header + sync). A cut
@@ -378,52 +511,13 @@ uint64_t wal_recover(int fd, int wfd, const std::string& path) {
   int e = io_fsync(wfd, IO_WAL);
   if (e) io_fail(e, "cannot sync the log " + wpath);
   uint64_t epoch = wal_read_epoch(wfd);
-  struct stat st;
-  if (fstat(wfd, &st) != 0) io_fail(errno, "cannot stat " + wpath);
-  uint64_t wsize = uint64_t(st.st_size);
+  uint64_t wsize = fd_size(wfd);
   uint64_t pos = PST_WAL_FIRST_RECORD, prev_txid = 0, applied = 0;
   std::vector<uint8_t> buf;
-  while (epoch != 0 && pos + sizeof(pst_wal_record) + kWalTrailer <= wsize) {
-    pst_wal_record r;
-    if (pread(wfd, &r, sizeof r, off_t(pos)) != ssize_t(sizeof r)) break;
-    if (r.wr_magic != PST_WAL_RECORD_MAGIC || r.wr_epoch != epoch || r.wr_txid <= prev_txid) break;
-    if (r.wr_bytes < sizeof r + kWalTrailer || r.wr_bytes % 8 != 0 || r.wr_bytes > wsize - pos) break;
-    if (r.wr_page_count < PST_INITIAL_PAGES || r.wr_page_count > (uint64_t(1) << 34)) break;
-    buf.resize(size_t(r.wr_bytes));
-    if (pread(wfd, buf.data(), buf.size(), off_t(pos)) != ssize_t(buf.size())) break;
-    uint32_t crc;
-    std::memcpy(&crc, buf.data() + buf.size() - kWalTrailer, 4);
-    if (crc32c(buf.data(), buf.size() - kWalTrailer) != crc) break;  // torn or stale: the log ends here
-    // Validate every range before applying any (I10).
-    uint64_t limit = r.wr_page_count * kPage, q = sizeof r;
-    bool ok = true;
-    for (uint32_t i = 0; i < r.wr_ranges && ok; ++i) {
-      pst_wal_range g;
-      if (q + sizeof g > buf.size() - kWalTrailer) { ok = false; break; }
-      std::memcpy(&g, buf.data() + q, sizeof g);
-      q += sizeof g;
-      if (g.wg_len == 0 || g.wg_off + g.wg_len > limit || g.wg_off + g.wg_len < g.wg_off ||
-          (g.wg_off < kPage && g.wg_off + g.wg_len > kHdrJournalBytes) || pad8(g.wg_len) > buf.size() - kWalTrailer - q)
-        ok = false;
-      else q += pad8(g.wg_len);
-    }
-    if (!ok || q != buf.size() - kWalTrailer) break;
-    // Apply: the store file first reaches wr_page_count pages (growth, F6).
-    struct stat ms;
-    if (fstat(fd, &ms) != 0) io_fail(errno, "cannot stat " + path);
-    if (uint64_t(ms.st_size) < limit) {
-      e = io_fallocate(fd, IO_MAIN, uint64_t(ms.st_size), limit - uint64_t(ms.st_size));
-      if (e) io_fail(e, "cannot grow " + path + " while replaying its log");
-    }
-    q = sizeof r;
-    for (uint32_t i = 0; i < r.wr_ranges; ++i) {
-      pst_wal_range g;
-      std::memcpy(&g, buf.data() + q, sizeof g);
-      q += sizeof g;
-      e = io_pwrite(fd, IO_MAIN, buf.data() + q, g.wg_len, g.wg_off);
-      if (e) io_fail(e, "cannot write " + path + " while replaying its log");
-      q += pad8(g.wg_len);
-    }
+  pst_wal_record r;
+  while (wal_read_record(wfd, epoch, pos, wsize, prev_txid, buf, r)) {
+    e = wal_apply_record(fd, buf, r);
+    if (e) io_fail(e, "cannot write " + path + " while replaying its log");
     prev_txid = r.wr_txid;
     pos += r.wr_bytes;
     ++applied;
@@ -516,11 +610,21 @@ struct Pager::Impl {
   // Byte ranges changed in this transaction (whole transaction, never cleared by a
   // savepoint): journaled ranges, fresh runs (as byte ranges), growth's map bytes (F3).
   std::vector<std::pair<uint64_t, uint64_t>> redo;
+  // group commit (F11-F16)
+  bool ro_overlay = false;  // read-only handle of a store with a log: private view + overlay (F16)
+  std::vector<std::pair<uint64_t, uint64_t>> overlay;  // pages [a, b) made private by the overlay (F14)
+  uint64_t seen_written = 0;  // wl_written (LSN) when this transaction began (F14)
+  uint32_t seen_fails = 0;    // wl_fails when this transaction began (F13)
+  std::vector<uint8_t> wal_buf;  // scratch record buffer
 
   pst_header* hdr() const { return reinterpret_cast<pst_header*>(base); }
   pst_lock* lk() const {
     return lockview ? &reinterpret_cast<pst_header*>(lockview)->hd_lock : &hdr()->hd_lock;
   }
+  pst_wal_lock* wl() const {
+    return reinterpret_cast<pst_wal_lock*>((lockview ? lockview : base) + PST_WAL_LOCK_OFFSET);
+  }
+  bool priv() const { return full || ro_overlay; }  // the store is mapped MAP_PRIVATE (F1, F16)
   uint64_t page_count() const { return __atomic_load_n(&hdr()->hd_page_count, __ATOMIC_ACQUIRE); }
 
   // ---- errors -------------------------------------------------------------
@@ -917,12 +1021,13 @@ struct Pager::Impl {
   // ---- growth -----------------------------------------------------------------
   void map_to(uint64_t bytes) {  // I1
     void* r;
-    if (full && bytes > mapped && mapped > 0) {
+    if (priv() && bytes > mapped && mapped > 0) {
       // F1: map only the extension, so private pages of the open transaction survive.
       r = mmap(base + mapped, bytes - mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, off_t(mapped));
     } else {
-      r = mmap(base, bytes, file_ro ? PROT_READ : PROT_READ | PROT_WRITE, (full ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED,
-               fd, 0);
+      // F16: a private writable mapping of a read-only fd is allowed (the overlay).
+      r = mmap(base, bytes, file_ro && !ro_overlay ? PROT_READ : PROT_READ | PROT_WRITE,
+               (priv() ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, 0);
     }
     if (r == MAP_FAILED) fail(Code::IO, "cannot map " + path + ": " + errno_text(errno));
     if (bytes != mapped) {
@@ -1063,6 +1168,7 @@ struct Pager::Impl {
 
   // ---- lock -------------------------------------------------------------------
   pthread_mutex_t* mutex() const { return reinterpret_cast<pthread_mutex_t*>(lk()->lk_mutex); }
+  pthread_mutex_t* sync_mutex() const { return reinterpret_cast<pthread_mutex_t*>(wl()->wl_sync_mutex); }
 
   void init_mutex() {
     pthread_mutexattr_t a;
@@ -1077,6 +1183,17 @@ struct Pager::Impl {
     lk()->lk_format = PST_LOCK_FORMAT;
     lk()->lk_owner_pid = 0;
     lk()->lk_watchers = 0;
+    // The group-commit area (F12, F13): sync-leader mutex and log positions.
+    pst_wal_lock* G = wl();
+    std::memset(G, 0, sizeof *G);
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    e = pthread_mutex_init(sync_mutex(), &a);
+    pthread_mutexattr_destroy(&a);
+    if (e != 0) fail(Code::IO, "cannot initialise the log-sync lock of " + path + ": " + errno_text(e));
+    G->wl_written = G->wl_synced = G->wl_applied = PST_WAL_FIRST_RECORD;
   }
 
   // Takes lk_mutex; returns true if the previous holder died (EOWNERDEAD).
@@ -1161,14 +1278,27 @@ struct Pager::Impl {
 
   // ---- durability 'full' ---------------------------------------------------------
   // F4: drops this process's private copies of every page the transaction may have
-  // written (redo ranges, journal chunks, the header page), so the view shows the page
-  // cache (the committed state) again. Pages never written are not private: harmless.
+  // written (redo ranges, journal chunks, the header page) and of the overlay (F14), so
+  // the view shows the page cache (the applied state) again. Pages never written are
+  // not private: harmless.
   void release_private() {
     std::vector<std::pair<uint64_t, uint64_t>> pg;  // [first page, end page)
-    pg.reserve(redo.size() + jchunks.size() + 1);
+    pg.reserve(redo.size() + jchunks.size() + overlay.size() + 1);
     for (const auto& r : redo) pg.emplace_back(r.first / kPage, (r.first + r.second + kPage - 1) / kPage);
     for (uint64_t c : jchunks) pg.emplace_back(c, c + PST_JOURNAL_CHUNK_PAGES);
+    pg.insert(pg.end(), overlay.begin(), overlay.end());
     pg.emplace_back(0, 1);
+    drop_pages(pg);
+    redo.clear();
+    overlay.clear();
+  }
+  void release_overlay() {
+    if (overlay.empty()) return;
+    std::vector<std::pair<uint64_t, uint64_t>> pg;
+    pg.swap(overlay);
+    drop_pages(pg);
+  }
+  void drop_pages(std::vector<std::pair<uint64_t, uint64_t>>& pg) {
     std::sort(pg.begin(), pg.end());
     uint64_t limit = mapped / kPage;
     for (size_t i = 0; i < pg.size();) {
@@ -1181,28 +1311,261 @@ struct Pager::Impl {
         (void)r;
       }
     }
-    redo.clear();
   }
 
-  // F5: replays the log under the lock (a dead or failed committer left it unapplied).
-  void replay_locked() {
+  // ---- group commit (F11-F16) ----------------------------------------------------
+  // wl_synced only grows (F13): a leader that synced up to an LSN of an older epoch
+  // must not move it back below a new epoch's start.
+  void synced_max(uint64_t v) {
+    uint64_t cur = __atomic_load_n(&wl()->wl_synced, __ATOMIC_ACQUIRE);
+    while (cur < v &&
+           !__atomic_compare_exchange_n(&wl()->wl_synced, &cur, v, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    }
+  }
+  // Byte offset in the current epoch below which the log is durable (under lk_mutex).
+  uint64_t synced_off() const {
+    uint64_t s = __atomic_load_n(&wl()->wl_synced, __ATOMIC_ACQUIRE), b = wl()->wl_base, w = lk()->lk_wal_end;
+    if (s < b + PST_WAL_FIRST_RECORD) return PST_WAL_FIRST_RECORD;
+    return std::min(s - b, w);
+  }
+  // F15: starts epoch `ep` in the lock area (under lk_mutex; every record of the old
+  // epoch is synced and in the store, and the log header of `ep` is durable).
+  void new_epoch_locked(uint64_t ep) {
     pst_lock* L = lk();
-    uint64_t ep = wal_recover(fd, wal_fd, path);
+    pst_wal_lock* G = wl();
+    uint64_t nb = G->wl_base + L->lk_wal_end;  // LSNs keep growing across epochs
     L->lk_wal_epoch = ep;
     L->lk_wal_end = PST_WAL_FIRST_RECORD;
+    G->wl_base = nb;
+    G->wl_applied = PST_WAL_FIRST_RECORD;
+    G->wl_applied_txid = 0;
+    __atomic_store_n(&G->wl_written, nb + PST_WAL_FIRST_RECORD, __ATOMIC_RELEASE);
+    synced_max(nb + PST_WAL_FIRST_RECORD);
     __atomic_store_n(&L->lk_wal_flags, 0u, __ATOMIC_RELEASE);
   }
 
-  // F3: the commit of a 'full' transaction. Before the log is synced, any failure
-  // discards the transaction (its writes are private). After it, the transaction is
-  // committed: a failure writing the store leaves lk_wal_flags set (the next begin()
-  // anywhere replays the log) and this handle refuses further writes (F9).
-  // Returns 0, or the errno of a failure after the commit point (caller throws).
-  int commit_full(uint64_t* txid_out) {
+  // F5: replays the log under the lock (a dead holder, or a failed sync or store write).
+  void replay_locked() {
+    uint64_t ep = wal_recover(fd, wal_fd, path);  // syncs the log first: every record is durable
+    new_epoch_locked(ep);
+  }
+
+  // F13: returns once the log is durable up to LSN `target` (0), or an errno if a log
+  // sync failed after this transaction began (`fails` = wl_fails then) — whether the
+  // record survives a power cut is then unknown. One process (the leader, holding
+  // wl_sync_mutex) syncs for everyone: it reads wl_written first, so every record
+  // published before that read shares its fdatasync; the others wait on the mutex and
+  // usually find their record covered when they get it.
+  int ensure_synced(uint64_t target, uint32_t fails) {
+    pst_wal_lock* G = wl();
+    for (;;) {
+      // wl_synced first, then wl_fails: a sync that set wl_synced after a failure was
+      // ordered after the failure's increment (both under wl_sync_mutex).
+      if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target)
+        return __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) == fails ? 0 : EIO;
+      if (__atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) return EIO;
+      int e = pthread_mutex_lock(sync_mutex());
+      if (e == EOWNERDEAD) pthread_mutex_consistent(sync_mutex());  // a leader died mid-sync: sync again
+      else if (e != 0) return e;
+      if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target ||
+          __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) {
+        pthread_mutex_unlock(sync_mutex());
+        continue;
+      }
+      uint64_t upto = __atomic_load_n(&G->wl_written, __ATOMIC_ACQUIRE);  // records below: completely written
+      int se = io_fsync(wal_fd, IO_WAL);
+      if (se) {
+        // F9: never retried; everyone with a record not yet synced reports it.
+        __atomic_add_fetch(&G->wl_fails, 1, __ATOMIC_SEQ_CST);
+        __atomic_or_fetch(&lk()->lk_wal_flags, PST_WAL_RECOVER, __ATOMIC_SEQ_CST);
+      } else {
+        synced_max(upto);
+      }
+      pthread_mutex_unlock(sync_mutex());
+      if (se) return se;
+    }
+  }
+
+  // F12: applies the records [wl_applied, to) of the current epoch to the store file
+  // (pwrite, log order; `to` <= the synced offset) and wakes watchers. Under lk_mutex,
+  // with no private page in this view. Returns 0 or an errno (then PST_WAL_RECOVER is
+  // set: the next begin() replays the whole log).
+  int apply_locked(uint64_t to) {
+    pst_lock* L = lk();
+    pst_wal_lock* G = wl();
+    uint64_t pos = G->wl_applied, prev = G->wl_applied_txid;
+    if (pos >= to) return 0;
+    uint64_t epoch = L->lk_wal_epoch, wsize = fd_size(wal_fd);
+    pst_wal_record r;
+    int e = 0;
+    while (pos < to) {
+      if (!wal_read_record(wal_fd, epoch, pos, wsize, prev, wal_buf, r) || r.wr_bytes > to - pos) {
+        e = EBADMSG;  // a published record is invalid: only a damaged log file does this
+        break;
+      }
+      e = wal_apply_record(fd, wal_buf, r);
+      if (e) break;
+      pos += r.wr_bytes;
+      prev = r.wr_txid;
+      G->wl_applied = pos;  // idempotent: a holder dying here leaves records to apply again
+      G->wl_applied_txid = prev;
+    }
+    if (e) {
+      __atomic_or_fetch(&L->lk_wal_flags, PST_WAL_RECOVER, __ATOMIC_SEQ_CST);
+      poisoned = true;
+      return e;
+    }
+    if (pos == L->lk_wal_end) __atomic_and_fetch(&L->lk_wal_flags, ~PST_WAL_REPLAY_NEEDED, __ATOMIC_SEQ_CST);
+    // Watchers read hd_txid from the store (page cache): wake them once it changed.
+    __atomic_store_n(&L->lk_commit_seq, uint32_t(prev), __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&L->lk_watchers, __ATOMIC_SEQ_CST) > 0)
+      syscall(SYS_futex, &L->lk_commit_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    return 0;
+  }
+
+  // F14/F16: copies the records [from, to) of `epoch` into this process's private
+  // view (memcpy sink), growing the mapping as a record's page count requires. With
+  // to == kNone (a read-only file, no lock) it copies every valid record and stops at
+  // the first invalid one; otherwise an invalid record is a damaged log (CORRUPT).
+  void overlay_records(uint64_t from, uint64_t to, uint64_t epoch, uint64_t prev) {
+    uint64_t wsize = fd_size(wal_fd), pos = from;
+    pst_wal_record r;
+    const bool strict = to != kNone;
+    while (pos < to) {
+      if (!wal_read_record(wal_fd, epoch, pos, wsize, prev, wal_buf, r) || (strict && r.wr_bytes > to - pos)) {
+        if (!strict) break;
+        fail(Code::CORRUPT, "the log " + path + "-wal is damaged: the record at byte " + std::to_string(pos) +
+                                " is invalid although it was written completely; close every process and reopen");
+      }
+      uint64_t need = r.wr_page_count * kPage;
+      if (need > mapped) {
+        if (need > reserve || need > file_size()) {
+          if (!strict) break;
+          fail(Code::TOO_BIG, "the store " + path + " has grown to " + std::to_string(need) +
+                                  " bytes, beyond maxSize or the file; open it with a larger maxSize");
+        }
+        map_to(need);
+      }
+      wal_each_range(wal_buf, r, [&](uint64_t off, const uint8_t* data, uint64_t len) {
+        std::memcpy(base + off, data, len);
+        overlay.emplace_back(off / kPage, (off + len + kPage - 1) / kPage);
+      });
+      pos += r.wr_bytes;
+      prev = r.wr_txid;
+    }
+  }
+
+  // F14: at begin() under lk_mutex: applies the synced records the store lacks (a
+  // writer), then overlays the rest, so the transaction sees every published commit.
+  // Returns BEGIN_REMAPPED if the overlay grew the mapping.
+  uint32_t catch_up() {
+    uint32_t gen = map_gen;
+    pst_lock* L = lk();
+    pst_wal_lock* G = wl();
+    seen_fails = __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE);
+    seen_written = __atomic_load_n(&G->wl_written, __ATOMIC_ACQUIRE);
+    release_overlay();
+    if (ro_overlay && __atomic_load_n(&L->lk_mode, __ATOMIC_ACQUIRE) != PST_MODE_FULL) return 0;
+    if (full) {
+      int e = apply_locked(synced_off());
+      if (e)
+        fail(Code::IO, "cannot write committed log records into " + path + " (" + errno_text(e) +
+                           "); this handle refuses further writes (the next begin() replays the log)");
+    }
+    if (G->wl_applied < L->lk_wal_end) overlay_records(G->wl_applied, L->lk_wal_end, L->lk_wal_epoch, G->wl_applied_txid);
+    return map_gen != gen ? uint32_t(BEGIN_REMAPPED) : 0u;
+  }
+  // F16: a read-only file (no lock): every valid record of the current epoch.
+  uint32_t overlay_unlocked() {
+    uint32_t gen = map_gen;
+    release_overlay();
+    overlay_records(PST_WAL_FIRST_RECORD, kNone, wal_read_epoch(wal_fd), 0);
+    return map_gen != gen ? uint32_t(BEGIN_REMAPPED) : 0u;
+  }
+
+  // F15: checkpoint under lk_mutex: every record synced and applied, the store synced,
+  // then a new epoch (old records dead). Returns 0 or an errno.
+  int checkpoint_locked() {
+    pst_lock* L = lk();
+    pst_wal_lock* G = wl();
+    int e = ensure_synced(G->wl_base + L->lk_wal_end, __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE));
+    if (!e) e = apply_locked(L->lk_wal_end);
+    if (!e) e = io_fsync(fd, IO_MAIN);
+    uint64_t ep = L->lk_wal_epoch + 1;
+    if (!e) e = wal_write_epoch(wal_fd, ep);
+    if (!e) e = io_fsync(wal_fd, IO_WAL);
+    if (e) {
+      poisoned = true;
+      __atomic_or_fetch(&L->lk_wal_flags, PST_WAL_RECOVER, __ATOMIC_SEQ_CST);
+      return e;
+    }
+    new_epoch_locked(ep);
+    return 0;
+  }
+
+  // F12: after a commit's record is durable: apply every synced record to the store
+  // (unless another process already did), checkpoint past 4 MiB. Returns 0 or an errno
+  // of a failure after the commit point. A lock timeout is not a failure: the record
+  // is durable and the next begin() anywhere applies it.
+  int apply_after_sync(uint64_t epoch, uint64_t end) {
+    if (__atomic_load_n(&lk()->lk_wal_epoch, __ATOMIC_ACQUIRE) != epoch) return 0;  // F15: all applied then
+    if (__atomic_load_n(&wl()->wl_applied, __ATOMIC_ACQUIRE) >= end) return 0;
+    bool dead;
+    try {
+      dead = lock();
+    } catch (const Error&) {
+      return 0;
+    }
+    locked = true;
+    int post = 0;
+    try {
+      if (dead || (__atomic_load_n(&lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER)) replay_locked();
+      else post = apply_locked(synced_off());
+      if (!post && lk()->lk_wal_end > kWalCheckpointBytes) post = checkpoint_locked();
+    } catch (const Error&) {
+      poisoned = true;
+      post = EIO;
+    }
+    if (dead) pthread_mutex_consistent(mutex());
+    unlock();
+    return post;
+  }
+
+  // F18: 'full' mode keeps at most 4 journal chunks, as 'process' mode does after its
+  // commit (trim_chain). The last change before the record is built: after it only
+  // the record's write can fail, and that discards the transaction (its writes are
+  // private), so the unlink and the frees go straight into the redo set, without undo
+  // entries (which could need a new chunk). The dropped chunks' private pages are
+  // released with the rest (they join `overlay`, the pages release_private drops).
+  void trim_chain_full() {
+    if (jchunks.size() <= 4) return;
+    uint64_t keep_last = jchunks[3];
+    chunk_at(keep_last)->jc_next = 0;
+    redo.emplace_back(keep_last * kPage + offsetof(pst_journal_chunk, jc_next), 8);
+    pst_header* h = hdr();  // [0, 256) is in the redo set: journal_header() ran
+    for (size_t i = 4; i < jchunks.size(); ++i) {
+      uint64_t c = jchunks[i];
+      apply_mark(c, PST_JOURNAL_CHUNK_PAGES, false);
+      uint64_t a0 = uint64_t(map_alloc_byte(c) - base);
+      uint64_t a1 = uint64_t(map_alloc_byte(c + PST_JOURNAL_CHUNK_PAGES - 1) - base) + 1;
+      redo.emplace_back(a0, a1 - a0);
+      redo.emplace_back(a0 + kMapHalf, a1 - a0);
+      h->hd_free_pages += PST_JOURNAL_CHUNK_PAGES;
+      if (c < h->hd_free_hint) h->hd_free_hint = c;
+      overlay.emplace_back(c, c + PST_JOURNAL_CHUNK_PAGES);
+    }
+    jchunks.resize(4);
+  }
+
+  // F3/F12: writes the record of a 'full' transaction and publishes it, under the lock.
+  // Before publication any failure discards the transaction (its writes are private).
+  // Outputs: the txid, the record's end LSN, its epoch and end offset.
+  void commit_full(uint64_t* txid_out, uint64_t* lsn_out, uint64_t* epoch_out, uint64_t* end_out) {
     frees_at_commit();  // may throw (NOSPC growing the journal): transaction stays active
     journal_header();
     hdr()->hd_txid += 1;
     hdr()->hd_jr_entries = 0;  // on disk the undo journal is always empty in 'full' mode
+    trim_chain_full();         // F18
     uint64_t txid = hdr()->hd_txid, limit = page_count() * kPage;
     *txid_out = txid;
     // Merge the ranges; clip to the store (fresh runs of a rolled-back growth) and
@@ -1227,6 +1590,7 @@ struct Pager::Impl {
     for (const auto& r : merged) bytes += sizeof(pst_wal_range) + pad8(r.second - r.first);
     std::vector<uint8_t> rec(bytes, 0);
     pst_lock* L = lk();
+    pst_wal_lock* G = wl();
     pst_wal_record h{};
     h.wr_magic = PST_WAL_RECORD_MAGIC;
     h.wr_epoch = L->lk_wal_epoch;
@@ -1246,51 +1610,24 @@ struct Pager::Impl {
     uint32_t crc = crc32c(rec.data(), q);
     std::memcpy(rec.data() + q, &crc, 4);
     uint64_t at = L->lk_wal_end;
-    __atomic_store_n(&L->lk_wal_flags, PST_WAL_REPLAY_NEEDED, __ATOMIC_RELEASE);
-    int e = io_pwrite(wal_fd, IO_WAL, rec.data(), rec.size(), at);
-    if (e == 0) {
-      e = io_fsync(wal_fd, IO_WAL);  // the commit point (F3)
-      if (e) {
-        // Unknown whether the record reached the disk: invalidate it (best effort) and
-        // refuse further writes; never retry the sync and pretend success (F9).
-        uint64_t zero = 0;
-        io_pwrite(wal_fd, IO_WAL, &zero, 8, at);
-        poisoned = true;
-      }
-    } else if (e != ENOSPC && e != EDQUOT) {
-      poisoned = true;
-    }
+    // F13: a log sync failed since begin(): records before ours are in doubt (a replay
+    // could stop before ours), so do not publish.
+    int e = __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != seen_fails ? EIO : 0;
+    if (!e) e = io_pwrite(wal_fd, IO_WAL, rec.data(), rec.size(), at);
     if (e) {
-      __atomic_store_n(&L->lk_wal_flags, 0u, __ATOMIC_RELEASE);
+      if (e != ENOSPC && e != EDQUOT) poisoned = true;
       fail_commit_pre(e);
     }
-    L->lk_wal_end = at + rec.size();
-    int post = 0;
-    for (const auto& r : merged) {
-      post = io_pwrite(fd, IO_MAIN, base + r.first, r.second - r.first, r.first);
-      if (post) break;
-    }
+    // F12: publish. From here the next lock holder sees this commit (overlay); the
+    // store file gets its bytes only after the log is durable past its end.
+    uint64_t end = at + rec.size();
+    L->lk_wal_end = end;
+    __atomic_store_n(&G->wl_written, G->wl_base + end, __ATOMIC_RELEASE);
+    __atomic_or_fetch(&L->lk_wal_flags, PST_WAL_REPLAY_NEEDED, __ATOMIC_SEQ_CST);
+    *lsn_out = G->wl_base + end;
+    *epoch_out = L->lk_wal_epoch;
+    *end_out = end;
     release_private();
-    if (post) {
-      poisoned = true;
-      return post;  // lk_wal_flags stays set: the next begin() replays the log
-    }
-    __atomic_store_n(&L->lk_wal_flags, 0u, __ATOMIC_RELEASE);
-    if (L->lk_wal_end > kWalCheckpointBytes) {
-      // Checkpoint: the store's writes durable, then a new epoch (old records dead).
-      post = io_fsync(fd, IO_MAIN);
-      uint64_t ep = L->lk_wal_epoch + 1;
-      if (!post) post = wal_write_epoch(wal_fd, ep);
-      if (!post) post = io_fsync(wal_fd, IO_WAL);
-      if (post) {
-        poisoned = true;
-        __atomic_store_n(&L->lk_wal_flags, PST_WAL_REPLAY_NEEDED, __ATOMIC_RELEASE);
-        return post;
-      }
-      L->lk_wal_epoch = ep;
-      L->lk_wal_end = PST_WAL_FIRST_RECORD;
-    }
-    return 0;
   }
 
   // A failure before the commit point: discard the transaction, unlock, throw.
@@ -1541,8 +1878,14 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
     throw Error(Code::TOO_BIG, "cannot reserve " + std::to_string(m.reserve) + " bytes of address space for " + path +
                                    " (" + errno_text(errno) + "); open it with a smaller maxSize");
   m.base = static_cast<uint8_t*>(r);
-  if (m.full) {  // F2: the lock area stays shared
-    void* lv = mmap(nullptr, PST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+  // F16: a read-only opener of a store that has a log maps it privately and overlays
+  // the records the store file lacks (it never writes the store or the log).
+  if ((opts.readonly || m.file_ro) && access((path + "-wal").c_str(), F_OK) == 0) {
+    m.wal_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+    m.ro_overlay = m.wal_fd >= 0;
+  }
+  if (m.priv()) {  // F2: the lock area stays shared
+    void* lv = mmap(nullptr, PST_PAGE_SIZE, m.file_ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
     if (lv == MAP_FAILED) throw Error(Code::IO, "cannot map the lock area of " + path + ": " + errno_text(errno));
     m.lockview = static_cast<uint8_t*>(lv);
   }
@@ -1603,6 +1946,13 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
                                      "' mode by another process; open it with the same durability (every opener must agree)");
     if (m.full && m.wal_fd < 0) m.wal_fd = wal_open(path, false, opts.mode);
   }
+  // F17: every process sharing the lock area speaks the same lock format (a first
+  // opener has just re-initialised it).
+  if (!m.file_ro && m.lk()->lk_format != PST_LOCK_FORMAT)
+    throw Error(Code::VERSION, path + " is open in another process that uses lock format " +
+                                   std::to_string(m.lk()->lk_format) + "; this library uses lock format " +
+                                   std::to_string(PST_LOCK_FORMAT) +
+                                   " (a different @persist/pager version): close the store everywhere, or use the same version");
   m.last_txid = m.hdr()->hd_txid;
   m.load_chain();
   return pg;
@@ -1663,17 +2013,19 @@ uint32_t Pager::begin() {
   if (m.in_txn) m.fail(Code::TXN, "a transaction is already active on this handle; commit or abort it first");
   uint32_t flags = 0;
   if (m.file_ro) {
+    if (m.ro_overlay) flags |= m.overlay_unlocked();  // F16
     if (m.sync_mapping()) flags |= BEGIN_REMAPPED;
   } else {
     bool dead = m.lock();
     m.locked = true;
     try {
-      // F5: a dead holder, or a committer that failed after its commit point, may have
-      // left log records that never reached the store.
-      if (m.full && (dead || __atomic_load_n(&m.lk()->lk_wal_flags, __ATOMIC_ACQUIRE) != 0)) {
+      // F5: a dead holder (maybe inside a checkpoint), or a failed log sync or store
+      // write, may have left the log and the store apart: replay the whole log.
+      if (m.full && (dead || (__atomic_load_n(&m.lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER))) {
         m.replay_locked();
         flags |= BEGIN_RECOVERED;
       }
+      if (m.full || m.ro_overlay) flags |= m.catch_up();  // F14, F16
       if (m.sync_mapping()) flags |= BEGIN_REMAPPED;
       if (m.recover_if_needed()) flags |= BEGIN_RECOVERED;  // H5: a non-zero count means its holder died
       if (dead) {
@@ -1705,25 +2057,45 @@ void Pager::commit() {
   m.need_txn();
   wc_.invalidate();  // I14: the deferred frees below may release cached pages
   if (m.file_ro || !m.wrote) {
+    // F14: a transaction that saw commits whose log is not durable yet returns only
+    // once it is (it must not act on a commit that a power cut could still remove).
+    bool wait = (m.full || (m.ro_overlay && !m.file_ro)) &&
+                m.seen_written > __atomic_load_n(&m.wl()->wl_synced, __ATOMIC_ACQUIRE);
+    if (m.priv()) m.release_private();  // the overlay (F4, F16)
     m.clear_txn_state();
     m.unlock();
+    if (wait && m.wal_fd >= 0) {
+      int e = m.ensure_synced(m.seen_written, m.seen_fails);
+      if (e)
+        m.fail(Code::IO, "this transaction read commits of " + m.path + " whose log sync failed (" + errno_text(e) +
+                             "); they may not survive a power cut");
+    }
     return;
   }
   if (m.full) {
-    uint64_t txid = 0;
-    int post = m.commit_full(&txid);  // throws (transaction discarded or still active) before the commit point
+    uint64_t txid = 0, lsn = 0, epoch = 0, end = 0;
+    // throws (transaction discarded, or still active) before the record is published
+    m.commit_full(&txid, &lsn, &epoch, &end);
     m.last_txid = txid;
-    pst_lock& lk = *m.lk();
-    __atomic_store_n(&lk.lk_commit_seq, uint32_t(txid), __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&lk.lk_watchers, __ATOMIC_SEQ_CST) > 0)
-      syscall(SYS_futex, &lk.lk_commit_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
     m.clear_txn_state();
     m.unlock();
+    IoShim& s = io();
+    s.test_point("unlocked");
+    int e = m.ensure_synced(lsn, m.seen_fails);  // F13: the commit point is the sync covering lsn
+    if (e) {
+      m.poisoned = true;
+      m.fail(Code::IO, "transaction " + std::to_string(txid) + " of " + m.path +
+                           " was written to the log, but making the log durable failed (" + errno_text(e) +
+                           "): other processes already see it, and whether it survives a power cut is unknown; this "
+                           "handle refuses further writes: close it and open the store again");
+    }
+    s.test_point("synced");
+    int post = m.apply_after_sync(epoch, end);
     if (post)
       m.fail(Code::IO, "transaction " + std::to_string(txid) + " of " + m.path +
                            " is committed in the log, but writing or syncing the store failed (" + errno_text(post) +
                            "); this handle refuses further writes: close it and open the store again (the log is replayed then)");
-    io().trace('C', IO_MAIN, txid, nullptr, 0);
+    s.trace('C', IO_MAIN, txid, nullptr, 0);
     return;
   }
   try {
@@ -1758,6 +2130,7 @@ void Pager::commit() {
 void Pager::abort() {
   Impl& m = *impl_;
   m.need_txn();
+  if (m.ro_overlay) m.release_overlay();  // F16: outside a transaction, the page cache
   if (m.full) {  // F4: the transaction's writes are private pages: drop them
     m.release_private();
     m.load_chain_quiet();

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Power-cut harness for durability 'full' of @persist/pager.
 //
-//   node scripts/crash-power.mjs --trials N [--seed S] [--txns T] [--recovery-cuts F]
+//   node scripts/crash-power.mjs --trials N [--seed S] [--txns T] [--recovery-cuts F] [--procs P]
+//
+// With --procs P > 1 the workload is P processes committing at once (group commit),
+// all tracing into one file; see "concurrent committers" below for what is verified.
 //
 // 1. A child runs a deterministic random workload on a 'full' store with
 //    PERSIST_IO_TRACE set: the pager appends every write, sync and allocation of the
@@ -139,7 +142,7 @@ function parseTrace(buf) {
     const len = buf.readUInt32LE(q + 4)
     const off = Number(buf.readBigUInt64LE(q + 8))
     if (q + 16 + len > buf.length) break
-    ev.push({ type, file, off, data: buf.subarray(q + 16, q + 16 + len) })
+    ev.push({ type, file, off, tok: buf.readBigUInt64LE(q + 8), data: buf.subarray(q + 16, q + 16 + len) })
     q += 16 + len
   }
   return ev
@@ -174,8 +177,15 @@ class FileImage {
 /** Disk content after a cut before event k: synced state + a random sector subset. */
 function buildImage(bases, ev, k, rnd) {
   const files = bases.map((b) => new FileImage(b))
+  // A completed sync ('S') makes durable the writes traced before its 'B' (same token):
+  // with several processes tracing, writes traced while it ran may or may not be in.
   const lastSync = bases.map(() => -1)
-  for (let i = 0; i < k; i++) if (ev[i].type === 'S') lastSync[ev[i].file] = i
+  const begun = new Map()
+  for (let i = 0; i < k; i++) {
+    if (ev[i].type === 'B') begun.set(ev[i].tok, i)
+    else if (ev[i].type === 'S')
+      lastSync[ev[i].file] = Math.max(lastSync[ev[i].file], begun.get(ev[i].tok) ?? i)
+  }
   // keep probability (percent) for this cut: none, all, half, or random
   const mode = rnd(4)
   const pct = mode === 0 ? 0 : mode === 1 ? 100 : mode === 2 ? 50 : rnd(101)
@@ -268,6 +278,113 @@ function verifyImage(path, seed, baseTxid) {
   }
 }
 
+// ---------------------------------------------------------------- concurrent committers
+// P processes (index i < 8) commit T transactions each, at once, tracing into one file
+// (each trace record is one O_APPEND write; a sync makes durable the writes traced
+// before its 'B' event, which is conservative for writes racing with it and exact for
+// the records a group commit relies on: they are traced before they are published).
+// Transaction k of process i, on one table page: shared counter += 1, own[i] = k,
+// record k % 8 of i = [k, h], and every 4th transaction a blob of 1-20 pages (growth)
+// replacing i's previous one (freed). Verified per image: check() clean; shared ==
+// sum of own[i] == txid - base (no partial transaction, one txid each); i's records
+// and blob exactly as its transaction own[i] left them; txid >= every txid whose
+// commit had returned ('C' events carry the txid) — log order is txid order, so the
+// state then holds that transaction and every earlier one.
+const CP_REC = (table, i, r) => table * PAGE_SIZE + 512 + i * 256 + r * 16
+const CP_DIR = (table, i) => table * PAGE_SIZE + 512 + i * 256 + 128
+const cpBlobPages = (seed, i, k) => 1 + (h32(seed, i, k) % 20)
+
+function childConcurrent(path, seed, i, txns) {
+  const p = openPager(path, { durability: 'full' })
+  p.begin()
+  const table = p.slot(SLOT_TABLE)
+  p.commit()
+  const off = table * PAGE_SIZE
+  for (let k = 1; k <= txns; k++) {
+    p.begin()
+    p.willWrite(off, 8)
+    p.mem.setU64(off, p.mem.u64(off) + 1)
+    p.willWrite(off + 8 * (1 + i), 8)
+    p.mem.setU64(off + 8 * (1 + i), k)
+    const ro = CP_REC(table, i, k % 8)
+    p.willWrite(ro, 16)
+    p.mem.setU64(ro, k)
+    p.mem.setU64(ro + 8, h32(seed, i, k))
+    if (k % 4 === 0) {
+      const n = cpBlobPages(seed, i, k)
+      const page = p.allocPages(n)
+      p.mem.bytes(page * PAGE_SIZE, n * PAGE_SIZE).fill(fillByte(k))
+      const d = CP_DIR(table, i)
+      const old = p.mem.u64(d)
+      if (old !== 0) p.freePages(old)
+      p.willWrite(d, 24)
+      p.mem.setU64(d, page)
+      p.mem.setU64(d + 8, n)
+      p.mem.setU64(d + 16, k)
+    }
+    p.commit()
+  }
+  p.close()
+}
+
+function verifyConcurrent(path, seed, baseTxid, procs) {
+  let p
+  try {
+    p = openPager(path, { durability: 'full' })
+  } catch (e) {
+    return { problem: `open failed: ${e.code} ${e.message}`, T: -1 }
+  }
+  try {
+    p.begin()
+    const problems = p.check()
+    if (problems.length) return { problem: `check: ${problems.join('; ')}`, T: -1 }
+    const table = p.slot(SLOT_TABLE)
+    const m = p.mem
+    const off = table * PAGE_SIZE
+    const T = p.txid - baseTxid
+    const own = []
+    for (let i = 0; i < procs; i++) own.push(m.u64(off + 8 * (1 + i)))
+    const sum = own.reduce((a, b) => a + b, 0)
+    if (m.u64(off) !== sum || sum !== T)
+      return { problem: `shared ${m.u64(off)}, own ${own}, txid-base ${T}`, T }
+    for (let i = 0; i < procs; i++) {
+      const c = own[i]
+      for (let r = 0; r < 8; r++) {
+        let k = c - ((((c - r) % 8) + 8) % 8)
+        if (k <= 0) k = 0
+        const want = k ? [k, h32(seed, i, k)] : [0, 0]
+        const ro = CP_REC(table, i, r)
+        const got = [m.u64(ro), m.u64(ro + 8)]
+        if (got.join() !== want.join())
+          return { problem: `proc ${i} record ${r}: ${got} want ${want} (own ${c})`, T }
+      }
+      const kb = c - (c % 4)
+      const d = CP_DIR(table, i)
+      if (kb === 0) {
+        if (m.u64(d) !== 0) return { problem: `proc ${i}: blob before its first blob transaction`, T }
+        continue
+      }
+      const n = cpBlobPages(seed, i, kb)
+      const page = m.u64(d)
+      if (m.u64(d + 8) !== n || m.u64(d + 16) !== kb)
+        return { problem: `proc ${i}: dir ${m.u64(d + 16)} want ${kb}`, T }
+      if (p.runLength(page) !== n) return { problem: `proc ${i}: run at ${page} is not ${n} pages`, T }
+      const b = m.bytes(page * PAGE_SIZE, n * PAGE_SIZE)
+      const v = fillByte(kb)
+      for (let j = 0; j < b.length; j++)
+        if (b[j] !== v) return { problem: `proc ${i}: blob byte ${j} is ${b[j]}`, T }
+    }
+    p.commit()
+    return { problem: null, T: p.txid }
+  } catch (e) {
+    return { problem: `verify threw: ${e.code ?? ''} ${e.message}`, T: -1 }
+  } finally {
+    try {
+      p.close()
+    } catch {}
+  }
+}
+
 // ---------------------------------------------------------------- parent
 function arg(name, def) {
   const i = process.argv.indexOf(name)
@@ -281,7 +398,7 @@ function writeImage(path, files) {
   writeFileSync(`${path}-wal`, files[1])
 }
 
-export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () => {} }) {
+export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () => {}, procs = 1 }) {
   const store = join(dir, 'store.persist')
   // setup: table + directory (fresh pages, zeroed), not traced
   const p = openPager(store, { durability: 'full' })
@@ -295,7 +412,11 @@ export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () =
   p.close()
   const bases = [readFileSync(store), readFileSync(`${store}-wal`)]
   const trace = join(dir, 'trace')
-  const r = spawnSync(process.execPath, [self, '--child-workload', store, String(seed), String(txns)], {
+  const workload =
+    procs > 1
+      ? ['--child-group', store, String(seed), String(procs), String(txns)]
+      : ['--child-workload', store, String(seed), String(txns)]
+  const r = spawnSync(process.execPath, [self, ...workload], {
     env: { ...process.env, PERSIST_IO_TRACE: trace },
     encoding: 'utf8',
   })
@@ -312,7 +433,8 @@ export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () =
   for (let c = 0; c < trials; c++) {
     const k = rnd(ev.length + 1)
     let required = 0
-    for (let i = 0; i < k; i++) if (ev[i].type === 'C') required = ev[i].off - baseTxid
+    for (let i = 0; i < k; i++)
+      if (ev[i].type === 'C') required = Math.max(required, procs > 1 ? ev[i].off : ev[i].off - baseTxid)
     let files = buildImage(bases, ev, k, rnd)
     rmSync(img, { force: true })
     rmSync(`${img}-wal`, { force: true })
@@ -338,7 +460,7 @@ export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () =
       writeImage(img, files)
       inRecovery++
     }
-    const v = verifyImage(img, seed, baseTxid)
+    const v = procs > 1 ? verifyConcurrent(img, seed, baseTxid, procs) : verifyImage(img, seed, baseTxid)
     if (v.problem) {
       corrupt++
       log(`cut ${c} (event ${k}/${ev.length}): CORRUPT ${v.problem}`)
@@ -353,6 +475,24 @@ export function runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log = () =
 const mode = process.argv[2]
 if (mode === '--child-workload') {
   childWorkload(process.argv[3], Number(process.argv[4]), Number(process.argv[5]))
+} else if (mode === '--child-group') {
+  // P concurrent committers; exits non-zero if any fails
+  const [store, seed, procs, txns] = process.argv.slice(3)
+  const { spawn } = await import('node:child_process')
+  const codes = await Promise.all(
+    Array.from(
+      { length: Number(procs) },
+      (_, i) =>
+        new Promise((resolve) =>
+          spawn(process.execPath, [self, '--child-concurrent', store, seed, String(i), txns], {
+            stdio: 'inherit',
+          }).on('exit', resolve),
+        ),
+    ),
+  )
+  process.exitCode = codes.every((c) => c === 0) ? 0 : 1
+} else if (mode === '--child-concurrent') {
+  childConcurrent(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]))
 } else if (mode === '--child-recover') {
   childRecover(process.argv[3])
 } else if (process.argv[1] === self) {
@@ -360,12 +500,15 @@ if (mode === '--child-workload') {
   const seed = Number(arg('--seed', String(Date.now() % 1e9)))
   const txns = Number(arg('--txns', '200'))
   const recoveryCuts = Number(arg('--recovery-cuts', '0.25'))
-  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+  const procs = Number(arg('--procs', '1'))
+  // --dir D: where the workload runs (default /dev/shm); on a real disk fdatasync takes
+  // time, so concurrent committers really share syncs (group commit)
+  const base = arg('--dir', existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
   const dir = mkdtempSync(join(base, 'persist-power-'))
   try {
-    const res = runPowerCuts({ trials, seed, txns, recoveryCuts, dir, log: (s) => console.error(s) })
+    const res = runPowerCuts({ trials, seed, txns, recoveryCuts, dir, procs, log: (s) => console.error(s) })
     console.log(
-      `seed ${seed}: ${res.commits} commits traced, ${res.inRecovery} cuts also inside recovery\n` +
+      `seed ${seed}${procs > 1 ? `, ${procs} concurrent committers` : ''}: ${res.commits} commits traced, ${res.inRecovery} cuts also inside recovery\n` +
         `${res.trials} cuts, ${res.corrupt} corrupt, ${res.lost} lost`,
     )
     process.exitCode = res.corrupt || res.lost ? 1 : 0

@@ -182,20 +182,28 @@ describe("10. durability 'full'", () => {
     }
   })
 
-  it('10.7 a failed fdatasync (EIO) throws PERSIST_IO, discards the transaction, refuses further writes', async () => {
+  it('10.7 a failed log fdatasync (EIO) throws PERSIST_IO (outcome unknown), refuses further writes; the log is replayed', async () => {
     const f = fresh()
     const keep = counterStore(f) // stays open: the child is not the first opener (no recovery I/O)
-    // commits 1 and 2 sync the log once each; the 3rd sync fails
+    // commits 1 and 2 sync the log once each; the 3rd sync fails. With group commit the
+    // record is already published (other processes may have built on it), so it cannot
+    // be rolled back: the committer is told its outcome is unknown (F13), never success.
     const out = JSON.parse(await run('full-fault.mjs', [f, '10'], { PERSIST_IO_FAIL: 'fsync:3' }))
-    keep.close()
     expect(out.committed).toBe(2)
     expect(out.error.code).toBe('PERSIST_IO')
-    expect(out.error.message).toMatch(/rolled back/)
+    expect(out.error.message).toMatch(/whether it survives a power cut is unknown/)
     expect(out.error.inTxn).toBe(false)
-    expect(out.error.value).toBe(2) // the private write was discarded
-    expect(out.after).toBe('PERSIST_IO')
+    expect(out.error.value).toBe(2) // not applied to the store: its sync failed
+    expect(out.after).toBe('PERSIST_IO') // the handle is poisoned (F9)
+    // the child's next begin() replayed the log (PST_WAL_RECOVER): a new sync, then the
+    // record went into the store and the store was synced, so the in-doubt commit is in
+    keep.begin()
+    expect(counter(keep)).toBe(3)
+    expect(keep.check()).toEqual([])
+    keep.commit()
+    keep.close()
     const p = openPager(f, { durability: 'full' })
-    expect(counter(p)).toBe(2)
+    expect(counter(p)).toBe(3)
     expect(p.check()).toEqual([])
     p.close()
   })

@@ -1,0 +1,188 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { openPager, PAGE_SIZE, type Pager } from '@persist/pager'
+import { describe, expect, it } from 'vitest'
+import { tempDir } from './helpers.js'
+
+const dir = tempDir('persist-group-')
+let n = 0
+const fresh = () => join(dir, `g${n++}.persist`)
+const fixture = (name: string) => join(import.meta.dirname, 'fixtures', name)
+
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  out: string
+  err: string
+}
+function run(script: string, args: string[], env: Record<string, string> = {}, asUser = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [fixture(script), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      ...asUser,
+    })
+    let out = ''
+    let err = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.stderr.on('data', (d) => (err += d))
+    c.on('exit', (code, signal) => resolve({ code, signal, out, err }))
+  })
+}
+const lastLine = (s: string) => Number(s.trim().split('\n').filter(Boolean).at(-1) ?? 0)
+
+function counterStore(path: string): Pager {
+  const p = openPager(path, { durability: 'full' })
+  p.transaction(() => {
+    const g = p.allocPages(1)
+    p.mem.bytes(g * PAGE_SIZE, PAGE_SIZE).fill(0)
+    p.setSlot(1, g)
+  })
+  return p
+}
+/** [shared, own0, own1, ...] read under the lock. */
+function counters(p: Pager, procs: number): number[] {
+  p.begin()
+  const off = p.slot(1) * PAGE_SIZE
+  const v = [p.mem.u64(off)]
+  for (let i = 0; i < procs; i++) v.push(p.mem.u64(off + 8 * (1 + i)))
+  p.commit()
+  return v
+}
+
+describe("12. durability 'full': group commit", () => {
+  it('12.1 4 processes commit at once: exact totals, no partial transaction, same after reopen', async () => {
+    const f = fresh()
+    const p = counterStore(f)
+    const N = 60
+    const runs = await Promise.all([0, 1, 2, 3].map((i) => run('full-group.mjs', [f, String(i), String(N)])))
+    for (const r of runs) expect(r.code, r.err).toBe(0)
+    expect(counters(p, 4)).toEqual([4 * N, N, N, N, N])
+    expect(p.check()).toEqual([])
+    p.close()
+    const q = openPager(f, { durability: 'full' }) // first opener: replays whatever the log holds
+    expect(counters(q, 4)).toEqual([4 * N, N, N, N, N])
+    expect(q.check()).toEqual([])
+    q.close()
+  })
+
+  it('12.2 kill -9 of a committer between its unlock and its log sync, and of one between its sync and its store writes: nothing committed is lost, nothing partial is visible', async () => {
+    const f = fresh()
+    const p = counterStore(f)
+    const N = 60
+    const K0 = 17 // process 0 dies inside commit 17, after publishing its record (F12), before any sync
+    const K1 = 23 // process 1 dies inside commit 23, after its record is durable, before applying it
+    const runs = await Promise.all([
+      run('full-group.mjs', [f, '0', String(N)], { PERSIST_TEST_DIE: `unlocked:${K0}` }),
+      run('full-group.mjs', [f, '1', String(N)], { PERSIST_TEST_DIE: `synced:${K1}` }),
+      run('full-group.mjs', [f, '2', String(N)]),
+      run('full-group.mjs', [f, '3', String(N)]),
+    ])
+    expect(runs[0].signal).toBe('SIGKILL')
+    expect(runs[1].signal).toBe('SIGKILL')
+    expect(lastLine(runs[0].out)).toBe(K0 - 1) // commits that returned
+    expect(lastLine(runs[1].out)).toBe(K1 - 1)
+    expect(runs[2].code, runs[2].err).toBe(0)
+    expect(runs[3].code, runs[3].err).toBe(0)
+    // The dead processes' last records were published: the next sync covered them and
+    // the next applier applied them (F12, F13): commits K0 and K1 are in, whole.
+    const v = counters(p, 4)
+    expect(v).toEqual([K0 + K1 + 2 * N, K0, K1, N, N])
+    expect(p.check()).toEqual([])
+    p.close()
+    const q = openPager(f, { durability: 'full' })
+    expect(counters(q, 4)).toEqual(v)
+    expect(q.check()).toEqual([])
+    q.close()
+  })
+
+  it('12.3 a read-only opener sees a commit whose writer died after its commit point, before its store writes (log overlay)', async () => {
+    const f = fresh()
+    const keep = counterStore(f) // keeps the store open: nobody is a first opener below
+    const off = keep.slot(1) * PAGE_SIZE
+    const r = await run('full-group.mjs', [f, '0', '5'], { PERSIST_TEST_DIE: 'synced:3' })
+    expect(r.signal).toBe('SIGKILL')
+    expect(lastLine(r.out)).toBe(2)
+    // the store file itself still holds 2: commit 3 is durable only in the log
+    const b = Buffer.alloc(8)
+    const fd = openSync(f, 'r')
+    readSync(fd, b, 0, 8, off)
+    closeSync(fd)
+    expect(Number(b.readBigUInt64LE(0))).toBe(2)
+    // readonly: true (takes the lock, overlays [applied, written))
+    const ro = await run('full-ro.mjs', [f])
+    expect(ro.code, ro.err).toBe(0)
+    expect(JSON.parse(ro.out)).toEqual({ value: 3, problems: [] })
+    // a read-only file (no lock: overlays every valid record of the epoch); as root
+    // permissions are not enforced, so the reader runs as an unprivileged user
+    const d = join(dir, 'ro')
+    mkdirSync(d, { mode: 0o755 })
+    chmodSync(dir, 0o755)
+    chmodSync(f, 0o444)
+    chmodSync(`${f}-wal`, 0o444)
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+    const fr = await run('full-ro.mjs', [f], {}, asUser)
+    expect(fr.code, fr.err).toBe(0)
+    expect(JSON.parse(fr.out)).toEqual({ value: 3, problems: [] })
+    chmodSync(f, 0o600)
+    chmodSync(`${f}-wal`, 0o600)
+    // the read-only openers changed nothing: the store file still lacks commit 3 ...
+    const fd2 = openSync(f, 'r')
+    readSync(fd2, b, 0, 8, off)
+    closeSync(fd2)
+    expect(Number(b.readBigUInt64LE(0))).toBe(2)
+    // a read-only handle in this process: its transaction overlays commit 3 (page 0
+    // included), its commit drops the overlay, so lock-free txid polling keeps working
+    const rh = openPager(f, { readonly: true })
+    rh.begin()
+    expect(rh.mem.u64(off)).toBe(3)
+    const t3 = rh.txid
+    rh.commit()
+    expect(rh.mem.u64(off)).toBe(2) // outside a transaction: the store file (page cache)
+    expect(rh.txid).toBe(t3 - 1)
+    // ... until a writer's begin() applies it
+    keep.begin()
+    expect(keep.mem.u64(off)).toBe(3)
+    keep.commit()
+    expect(rh.txid).toBe(t3)
+    rh.close()
+    keep.close()
+  })
+
+  it('12.4 lock format: a lock area of another format is refused while others have the store open, re-initialised by a first opener', () => {
+    const f = fresh()
+    const setFormat = (v: number) => {
+      const fd = openSync(f, 'r+')
+      const b = Buffer.alloc(4)
+      b.writeUInt32LE(v)
+      writeSync(fd, b, 0, 4, 256) // lk_format (FORMAT.md: header offset 256)
+      closeSync(fd)
+    }
+    const getFormat = () => {
+      const fd = openSync(f, 'r')
+      const b = Buffer.alloc(4)
+      readSync(fd, b, 0, 4, 256)
+      closeSync(fd)
+      return b.readUInt32LE(0)
+    }
+    const p = counterStore(f)
+    expect(getFormat()).toBe(2)
+    setFormat(1) // as if the first opener had been an older @persist/pager
+    let err: { code?: string; message?: string } = {}
+    try {
+      openPager(f, { durability: 'full' }).close()
+    } catch (e) {
+      err = e as typeof err
+    }
+    expect(err.code).toBe('PERSIST_VERSION')
+    expect(err.message).toMatch(/lock format 1; this library uses lock format 2/)
+    setFormat(2)
+    p.close()
+    setFormat(1) // stale lock area of a closed store: the first opener re-initialises it
+    const q = openPager(f, { durability: 'full' })
+    expect(getFormat()).toBe(2)
+    expect(counters(q, 1)).toEqual([0, 0])
+    q.close()
+  })
+})
