@@ -593,6 +593,7 @@ struct Pager::Impl {
   bool wrote = false;      // anything changed in this transaction
   bool hdr_journaled = false;  // header image [0,256) journaled since the latest savepoint
   uint64_t last_txid = 0;  // hd_txid seen at the end of our latest transaction
+  uint64_t own_txid = 0;   // hd_txid of our latest commit that wrote (own_commit_txid)
   uint64_t jr_chunk = 0;   // page of the chunk the next entry goes to
   uint64_t jr_off = 0;     // byte offset in that chunk of the next entry
   uint64_t jr_count = 0;   // mirror of hd_jr_entries while we hold the lock
@@ -2006,6 +2007,7 @@ const pst_header* Pager::header() const { return impl_->hdr(); }
 const std::string& Pager::path() const { return impl_->path; }
 bool Pager::readonly() const { return impl_->opts.readonly || impl_->file_ro; }
 bool Pager::in_txn() const { return impl_->in_txn; }
+uint64_t Pager::own_commit_txid() const { return impl_->own_txid; }
 
 uint32_t Pager::begin() {
   Impl& m = *impl_;
@@ -2077,6 +2079,7 @@ void Pager::commit() {
     // throws (transaction discarded, or still active) before the record is published
     m.commit_full(&txid, &lsn, &epoch, &end);
     m.last_txid = txid;
+    m.own_txid = txid;
     m.clear_txn_state();
     m.unlock();
     IoShim& s = io();
@@ -2116,6 +2119,7 @@ void Pager::commit() {
   }
   if (__atomic_load_n(&m.hdr()->hd_jr_entries, __ATOMIC_ACQUIRE) == 0) m.end_at_start();  // I13
   m.last_txid = txid;
+  m.own_txid = txid;
   pst_lock& lk = *m.lk();
   // seq_cst store then load (pairs with the waiter's seq_cst increment of
   // lk_watchers before FUTEX_WAIT): either we see the watcher, or its FUTEX_WAIT sees

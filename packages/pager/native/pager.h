@@ -112,6 +112,10 @@ class Pager {
   void commit();  // performs deferred page frees, bumps hd_txid (if anything was written), clears the journal, unlocks
   void abort();   // rolls back everything since begin(), unlocks
   bool in_txn() const;
+  // hd_txid given by this handle's latest commit that wrote something (0 if none yet).
+  // Unlike header()->hd_txid read after commit(), another process's commit cannot
+  // have moved it in between.
+  uint64_t own_commit_txid() const;
   // Savepoints for nested transactions: savepoint() returns a token; rollback_to()
   // undoes every write journaled after it (and page allocations/frees after it).
   uint64_t savepoint();

@@ -324,6 +324,9 @@ class PagerHolder {
   Napi::Value JsTxid(const Napi::CallbackInfo& info) {
     PERSIST_GUARD(return Napi::Number::New(info.Env(), double(pager().header()->hd_txid));)
   }
+  Napi::Value JsOwnCommitTxid(const Napi::CallbackInfo& info) {
+    PERSIST_GUARD(return Napi::Number::New(info.Env(), double(pager().own_commit_txid()));)
+  }
   Napi::Value JsInTxn(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), pager_ != nullptr && pager_->in_txn());
   }
@@ -411,7 +414,7 @@ std::vector<Napi::ClassPropertyDescriptor<W>> PagerMethods() {
       {"check", &PagerHolder::JsCheck},           {"close", &PagerHolder::JsClose},
       {"windows", &PagerHolder::JsWindows},       {"mapGeneration", &PagerHolder::JsMapGeneration},
       {"mappedBytes", &PagerHolder::JsMappedBytes}, {"txid", &PagerHolder::JsTxid},
-      {"inTxn", &PagerHolder::JsInTxn},           {"closed", &PagerHolder::JsClosed},
+      {"ownCommitTxid", &PagerHolder::JsOwnCommitTxid}, {"inTxn", &PagerHolder::JsInTxn},           {"closed", &PagerHolder::JsClosed},
       {"readonly", &PagerHolder::JsReadonly},     {"path", &PagerHolder::JsPath},
       {"waitForCommit", &PagerHolder::JsWaitForCommit},
   };

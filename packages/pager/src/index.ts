@@ -173,6 +173,13 @@ export class Pager {
   get txid(): number {
     return this.live().txid()
   }
+  /**
+   * The txid given by this handle's latest commit that wrote something (0 if none).
+   * Reading `txid` after `commit()` may already show another process's later commit.
+   */
+  get ownCommitTxid(): number {
+    return this.live().ownCommitTxid()
+  }
   /** True while a transaction is active on this handle. */
   get inTransaction(): boolean {
     return !this.isClosed && this.native.inTxn()

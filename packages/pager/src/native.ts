@@ -128,6 +128,7 @@ export interface NativePager {
   mapGeneration(): number
   mappedBytes(): number
   txid(): number
+  ownCommitTxid(): number
   inTxn(): boolean
   closed(): boolean
   readonly(): boolean

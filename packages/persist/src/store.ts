@@ -298,7 +298,8 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
         this.killDeadProxies()
         throw e
       }
-      this.ownTxid = this.committedTxid()
+      // Not committedTxid(): the lock is released, another process may have committed.
+      this.ownTxid = this.objects.pager.ownCommitTxid
     } else {
       this.objects.abort()
       this.killDeadProxies()

@@ -142,4 +142,31 @@ describe('across processes', () => {
     s.close()
     w.close()
   })
+
+  it("a watcher's own read-only turn does not hide another handle's commit", async () => {
+    const file = t.file('watch3.persist')
+    const w = open(file, { pollIntervalMs: 50 })
+    void w.root.x
+    await Promise.resolve()
+    const seen: number[] = []
+    const stop = w.watch(({ txid }) => seen.push(txid))
+    const s = open(file)
+    s.root.x = 1
+    await Promise.resolve() // s commits
+    void w.root.x // a read-only turn of the watcher after the commit, before its next poll
+    await Promise.resolve()
+    await new Promise((r) => setTimeout(r, 200))
+    stop()
+    expect(seen.length).toBe(1)
+    w.root.y = 2 // the watcher's own write is not reported to itself
+    await Promise.resolve()
+    const seen2: number[] = []
+    const stop2 = w.watch(({ txid }) => seen2.push(txid))
+    await new Promise((r) => setTimeout(r, 200))
+    stop2()
+    expect(seen2).toEqual([])
+    expect(s.root.y).toBe(2)
+    s.close()
+    w.close()
+  })
 })
