@@ -48,6 +48,15 @@ export interface OpenOptions {
   unknownClasses?: 'error' | 'dict'
   /** Interval of the change check behind watch()/changed(), ms (default 10). */
   pollIntervalMs?: number
+  /**
+   * Receives the error when the commit at the end of a turn fails (e.g. PERSIST_NOSPC,
+   * or PERSIST_IO in 'full' mode): the turn was rolled back — or, for a failed log sync
+   * after the commit record was written, is visible but may not survive a power cut,
+   * and the handle refuses writes until reopened; the message says which. Without it the error is thrown from the commit's microtask, which Node
+   * reports as an unhandled rejection (by default the process exits, as for any
+   * uncaught error). `transaction(fn)` throws such errors synchronously instead.
+   */
+  onCommitError?: (error: Error) => void
 }
 
 const RESOLVED = Promise.resolve()
@@ -61,6 +70,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
   readonly objects: Objects
   private readonly unknownClasses: 'error' | 'dict'
   private readonly pollIntervalMs: number
+  private readonly onCommitError: ((error: Error) => void) | undefined
   #closed = false
   private txnOpen = false
   private explicitDepth = 0
@@ -83,6 +93,7 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     this.readonly = options.readonly ?? false
     this.unknownClasses = options.unknownClasses ?? 'error'
     this.pollIntervalMs = options.pollIntervalMs ?? 10
+    this.onCommitError = options.onCommitError
     const hooks: ObjectHooks = {
       wrap: (off, kind) => this.wrap(off, kind),
       unwrap: (v) => this.unwrap(v),
@@ -101,7 +112,13 @@ export class Store<T extends object = Record<string, any>> implements ProxyHost 
     // Microtasks run only after the synchronous code of the turn, so whichever
     // scheduled commit runs first ends the turn's transaction (S2).
     this.commitTurn = () => {
-      if (this.txnOpen && this.explicitDepth === 0) this.finish(true)
+      if (!this.txnOpen || this.explicitDepth !== 0) return
+      try {
+        this.finish(true) // rolls the turn back if the commit fails
+      } catch (e) {
+        if (!this.onCommitError) throw e
+        this.onCommitError(e as Error)
+      }
     }
   }
 
@@ -418,6 +435,7 @@ const OPTION_KEYS = new Set([
   'mode',
   'unknownClasses',
   'pollIntervalMs',
+  'onCommitError',
 ])
 
 function validateOptions(o: OpenOptions): void {
@@ -436,4 +454,6 @@ function validateOptions(o: OpenOptions): void {
     !(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 1 && o.pollIntervalMs <= 60_000)
   )
     throw new RangeError('open(): pollIntervalMs must be an integer from 1 to 60000')
+  if (o.onCommitError !== undefined && typeof o.onCommitError !== 'function')
+    throw new TypeError('open(): onCommitError must be a function')
 }
