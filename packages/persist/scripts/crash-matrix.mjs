@@ -322,7 +322,16 @@ async function parent(argv) {
   let growthDone = 0
   let rrIndex = 0
   let started = 0
-  const more = () => started < totalWanted && Date.now() < deadline
+  // Ctrl-C / SIGTERM: start no new trial, let the running ones finish, print the totals.
+  let interrupted = false
+  const interrupt = () => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    console.log('interrupted: finishing the running trials, then the totals (again to quit at once)')
+  }
+  process.on('SIGINT', interrupt)
+  process.on('SIGTERM', interrupt)
+  const more = () => !interrupted && started < totalWanted && Date.now() < deadline
   const pickTrial = () => {
     // growth trials: spread over the run, one at a time
     const due = growthTrials > 0 && growthDone < growthTrials && !growthRunning
