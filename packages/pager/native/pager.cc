@@ -4,8 +4,8 @@
 // Invariants (cited in the code as I1, I2, ...)
 // ---------------------------------------------------------------------------
 //  I1  The base address never moves: one PROT_NONE reservation of max_size bytes is
-//      made at open; the file is mapped MAP_SHARED|MAP_FIXED at its start and
-//      re-mapped over the same range when it grows. mapped_ >= hd_page_count*4096
+//      made at open; the file is mapped MAP_SHARED|MAP_FIXED at its start and, when
+//      it grows, the extension is mapped right after (same flags, same base). mapped_ >= hd_page_count*4096
 //      after every begin() and every growth; mapped_ <= file size always.
 //  I2  The file is never truncated, so a mapping never exceeds the file (no SIGBUS).
 //  I3  Every byte the pager changes inside a transaction is journaled (undo image in
@@ -1022,9 +1022,13 @@ struct Pager::Impl {
   // ---- growth -----------------------------------------------------------------
   void map_to(uint64_t bytes) {  // I1
     void* r;
-    if (priv() && bytes > mapped && mapped > 0) {
-      // F1: map only the extension, so private pages of the open transaction survive.
-      r = mmap(base + mapped, bytes - mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, off_t(mapped));
+    if (bytes > mapped && mapped > 0) {
+      // Growth maps only the extension, with the flags of the mapping below it: pages
+      // already mapped keep their page-table entries (no refault of the whole store
+      // after each growth), and in 'full' mode the private pages of the open
+      // transaction survive (F1).
+      int prot = file_ro && !ro_overlay ? PROT_READ : PROT_READ | PROT_WRITE;  // as below
+      r = mmap(base + mapped, bytes - mapped, prot, (priv() ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, off_t(mapped));
     } else {
       // F16: a private writable mapping of a read-only fd is allowed (the overlay).
       r = mmap(base, bytes, file_ro && !ro_overlay ? PROT_READ : PROT_READ | PROT_WRITE,
