@@ -84,11 +84,12 @@
 //      io_pwrite / io_fsync / io_fallocate (trace + fault injection for tests).
 //  F8  A new log is preallocated, synced, and its directory synced before use.
 //  F9  A failed sync or write is never retried: before the commit point the
-//      transaction is discarded (NOSPC/IO), after it lk_wal_flags stays set (the next
+//      transaction is discarded (NOSPC/IO), after it PST_WAL_RECOVER is set (the next
 //      begin() replays); either way an I/O failure poisons the handle (no more writes).
+//      With group commit a failed log sync leaves published records in doubt (F13).
 //  F10 lk_mode is set by the first opener; an opener asking for the other mode fails.
 //
-// Group commit (F11-F17; replaces "fdatasync under the lock" of F3/F5 — F3's record
+// Group commit (F11-F16; F17 lock format, F18 journal trim; replaces "fdatasync under the lock" of F3/F5 — F3's record
 // content, F4, F6-F9 unchanged). Shared state: lk_wal_end / wl_written (written end),
 // wl_synced (durable end), wl_applied (in the store), as LSNs = wl_base + offset.
 //  F11 One parser: wal_read_record validates a whole record (magic, epoch, increasing
@@ -126,11 +127,11 @@
 //      read-only file (no lock) every valid record of the current epoch. The overlay
 //      is dropped at commit/abort: outside a transaction every handle sees the page
 //      cache (F4), so lock-free txid polling sees applied commits.
-//  F18 'full' mode trims the journal chain to 4 chunks inside the committing
-//      transaction (its record carries the unlink and the frees), like 'process' mode.
 //  F17 lk_format: the first opener (exclusive OFD lock) re-initialises the lock area
 //      (lk_mutex, the group-commit area at PST_WAL_LOCK_OFFSET); any other opener
 //      refuses a lock area of another format (PERSIST_VERSION).
+//  F18 'full' mode trims the journal chain to 4 chunks inside the committing
+//      transaction (its record carries the unlink and the frees), like 'process' mode.
 #include "pager.h"
 
 #include <errno.h>
