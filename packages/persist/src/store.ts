@@ -52,9 +52,10 @@ export interface OpenOptions {
    * Receives the error when the commit at the end of a turn fails (e.g. PERSIST_NOSPC,
    * or PERSIST_IO in 'full' mode): the turn was rolled back — or, for a failed log sync
    * after the commit record was written, is visible but may not survive a power cut,
-   * and the handle refuses writes until reopened; the message says which. Without it the error is thrown from the commit's microtask, which Node
-   * reports as an unhandled rejection (by default the process exits, as for any
-   * uncaught error). `transaction(fn)` throws such errors synchronously instead.
+   * and the handle refuses writes until reopened; the message says which. Without
+   * it the error is thrown from the commit's microtask, which Node reports as an
+   * unhandled rejection (by default the process exits, as for any uncaught error).
+   * `transaction(fn)` throws such errors synchronously instead.
    */
   onCommitError?: (error: Error) => void
 }
