@@ -535,6 +535,18 @@ uint64_t wal_recover(int fd, int wfd, const std::string& path) {
   return epoch + 1;
 }
 
+// The opener protocol's OFD lock on byte 0 (FORMAT.md, locking): F_WRLCK = the only
+// opener, F_RDLCK = open. `wait`: F_OFD_SETLKW instead of F_OFD_SETLK.
+int lock_byte0(int fd, short type, bool wait) {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 1;
+  return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
 // Opens (creating if asked) the log of `path`; a new log is preallocated and its
 // directory synced, so a log that once held a durable record cannot vanish (F8).
 int wal_open(const std::string& path, bool create, uint32_t mode) {
@@ -889,8 +901,11 @@ struct Pager::Impl {
   // gets the END marker (I13) — a count damaged from 0 then reads no stale entry.
   void end_at_start() {
     uint64_t c = hdr()->hd_jr_first;
-    if (!chunk_ok(c, page_count())) return;
-    auto* e = reinterpret_cast<pst_journal_entry*>(base + c * kPage + kChunkHdr);
+    if (chunk_ok(c, page_count())) write_end(c, kChunkHdr);
+  }
+
+  void write_end(uint64_t chunk, uint64_t off) {  // the END marker (I13)
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + chunk * kPage + off);
     e->je_off = PST_JOURNAL_END;
     e->je_len = 0;
     e->je_seq = 0;
@@ -904,10 +919,7 @@ struct Pager::Impl {
       if (chunk == 0 || !chunk_ok(chunk, page_count())) return;  // chain ends: a reader fails there
       off = kChunkHdr;
     }
-    auto* e = reinterpret_cast<pst_journal_entry*>(base + chunk * kPage + off);
-    e->je_off = PST_JOURNAL_END;
-    e->je_len = 0;
-    e->je_seq = 0;
+    write_end(chunk, off);
   }
 
   // Saves the bytes [off, off+len) as undo entries (I3, I4).
@@ -1852,13 +1864,7 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
     }
   };
   if (!m.file_ro) {
-    struct flock fl;
-    std::memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    if (fcntl(m.fd, F_OFD_SETLK, &fl) == 0) {
+    if (lock_byte0(m.fd, F_WRLCK, false) == 0) {
       replay_first();
       if (fstat(m.fd, &st) != 0) throw Error(Code::IO, "cannot stat " + path + ": " + errno_text(errno));
       fsize = uint64_t(st.st_size);
@@ -1898,13 +1904,7 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
 
   // 4. first opener? (exclusive OFD lock on byte 0, LMDB pattern)
   if (!m.file_ro) {
-    struct flock fl;
-    std::memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    bool first = fcntl(m.fd, F_OFD_SETLK, &fl) == 0;
+    bool first = lock_byte0(m.fd, F_WRLCK, false) == 0;
     if (first) {
       // We are the only opener: the lock area may be stale (reboot, crash).
       // Re-read the header under the lock.
@@ -1930,11 +1930,9 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
       m.lk()->lk_wal_epoch = wal_epoch;
       m.lk()->lk_wal_end = PST_WAL_FIRST_RECORD;
       m.lk()->lk_wal_flags = 0;
-      fl.l_type = F_RDLCK;
-      if (fcntl(m.fd, F_OFD_SETLK, &fl) != 0) throw Error(Code::IO, "cannot downgrade the open lock on " + path + ": " + errno_text(errno));
+      if (lock_byte0(m.fd, F_RDLCK, false) != 0) throw Error(Code::IO, "cannot downgrade the open lock on " + path + ": " + errno_text(errno));
     } else {
-      fl.l_type = F_RDLCK;
-      while (fcntl(m.fd, F_OFD_SETLKW, &fl) != 0) {
+      while (lock_byte0(m.fd, F_RDLCK, true) != 0) {
         if (errno != EINTR) throw Error(Code::IO, "cannot lock " + path + ": " + errno_text(errno));
       }
     }

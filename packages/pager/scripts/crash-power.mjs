@@ -223,8 +223,12 @@ function expectedState(seed, T) {
   return { recs, dirs }
 }
 
-/** Returns { problem, T } (problem null when the image is a consistent state). */
-function verifyImage(path, seed, baseTxid) {
+/**
+ * Opens a cut image in 'full' mode (recovery runs), checks it and runs `verify(p)`
+ * inside a transaction; returns verify's { problem, T } (problem null when the image
+ * is a consistent state) or the open/check/throw problem.
+ */
+function verifyRecovered(path, verify) {
   let p
   try {
     p = openPager(path, { durability: 'full' })
@@ -235,6 +239,22 @@ function verifyImage(path, seed, baseTxid) {
     p.begin()
     const problems = p.check()
     if (problems.length) return { problem: `check: ${problems.join('; ')}`, T: -1 }
+    const r = verify(p)
+    if (r.problem) return r
+    p.commit()
+    return r
+  } catch (e) {
+    return { problem: `verify threw: ${e.code ?? ''} ${e.message}`, T: -1 }
+  } finally {
+    try {
+      p.close()
+    } catch {}
+  }
+}
+
+/** The single-process workload's image: records, blob directories and blobs at T. */
+function verifyImage(path, seed, baseTxid) {
+  return verifyRecovered(path, (p) => {
     const table = p.slot(SLOT_TABLE)
     const T = p.slot(SLOT_T)
     if (p.txid - baseTxid !== T) return { problem: `txid ${p.txid} vs workload T ${T}`, T }
@@ -267,15 +287,8 @@ function verifyImage(path, seed, baseTxid) {
           if (b[j] !== v) return { problem: `blob ${d} page ${i} byte ${j}: ${b[j]} want ${v}`, T }
       }
     }
-    p.commit()
     return { problem: null, T }
-  } catch (e) {
-    return { problem: `verify threw: ${e.code ?? ''} ${e.message}`, T: -1 }
-  } finally {
-    try {
-      p.close()
-    } catch {}
-  }
+  })
 }
 
 // ---------------------------------------------------------------- concurrent committers
@@ -328,16 +341,7 @@ function childConcurrent(path, seed, i, txns) {
 }
 
 function verifyConcurrent(path, seed, baseTxid, procs) {
-  let p
-  try {
-    p = openPager(path, { durability: 'full' })
-  } catch (e) {
-    return { problem: `open failed: ${e.code} ${e.message}`, T: -1 }
-  }
-  try {
-    p.begin()
-    const problems = p.check()
-    if (problems.length) return { problem: `check: ${problems.join('; ')}`, T: -1 }
+  return verifyRecovered(path, (p) => {
     const table = p.slot(SLOT_TABLE)
     const m = p.mem
     const off = table * PAGE_SIZE
@@ -374,15 +378,8 @@ function verifyConcurrent(path, seed, baseTxid, procs) {
       for (let j = 0; j < b.length; j++)
         if (b[j] !== v) return { problem: `proc ${i}: blob byte ${j} is ${b[j]}`, T }
     }
-    p.commit()
-    return { problem: null, T: p.txid }
-  } catch (e) {
-    return { problem: `verify threw: ${e.code ?? ''} ${e.message}`, T: -1 }
-  } finally {
-    try {
-      p.close()
-    } catch {}
-  }
+    return { problem: null, T: p.txid } // absolute: the caller compares with returned txids
+  })
 }
 
 // ---------------------------------------------------------------- parent
