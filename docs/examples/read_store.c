@@ -114,7 +114,7 @@ static void init_mutex(pst_header* h) {
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
   memset(h->hd_lock.lk_mutex, 0, sizeof h->hd_lock.lk_mutex);
   pthread_mutex_init((pthread_mutex_t*)h->hd_lock.lk_mutex, &a);
-  /* lock format 2: the group-commit area of durability 'full' (page 0, offset 1024) */
+  /* lock format 3: the group-commit area of durability 'full' (page 0, offset 1024) */
   pst_wal_lock* g = (pst_wal_lock*)((uint8_t*)h + PST_WAL_LOCK_OFFSET);
   memset(g, 0, sizeof *g);
   pthread_mutex_init((pthread_mutex_t*)g->wl_sync_mutex, &a);

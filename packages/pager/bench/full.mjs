@@ -9,7 +9,13 @@
 // with strace -f -c in a separate run of the same race (ptrace slows every call, so
 // commits group less there; "-" without strace).
 //
-//   node bench/full.mjs [--n 300] [--dir D] [--procs 1,4] [--no-strace]
+// The disk's sync latency drifts by 2-5x within minutes on a shared machine, so the
+// stores are measured in interleaved rounds (each round runs every store once, in a
+// rotating order) and the table shows the median round per store, the spread (min-max)
+// and the median of the per-round ratios to SQLite (each ratio taken from races run
+// seconds apart).
+//
+//   node bench/full.mjs [--n 300] [--rounds 5] [--dir D] [--procs 1,4] [--no-strace]
 //
 // The peers are loaded from the repository's bench/ package (its dependencies), so
 // the pager itself does not depend on them.
@@ -25,6 +31,11 @@ const self = fileURLToPath(import.meta.url)
 const arg = (k, d) => {
   const i = process.argv.indexOf(k)
   return i >= 0 ? process.argv[i + 1] : d
+}
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y)
+  const m = a.length >> 1
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2
 }
 const peers = () => createRequire(join(dirname(self), '../../../bench/package.json'))
 
@@ -177,6 +188,7 @@ if (process.argv[2] === '--child') {
   await child(process.argv[3], process.argv[4], Number(process.argv[5]))
 } else {
   const n = Number(arg('--n', '300'))
+  const rounds = Math.max(1, Number(arg('--rounds', '5')))
   const procsList = arg('--procs', '1,4').split(',').map(Number)
   let strace = !process.argv.includes('--no-strace')
   if (strace) {
@@ -189,26 +201,40 @@ if (process.argv[2] === '--child') {
   const root = mkdtempSync(join(arg('--dir', tmpdir()), 'persist-bench-full-'))
   const rows = []
   try {
+    const names = Object.keys(impls)
     for (const procs of procsList) {
-      for (const impl of Object.keys(impls)) {
-        const dir = mkdtempSync(join(root, `${impl}-${procs}-`))
-        impls[impl].setup(dir)
-        const trace = join(root, `trace-${procs}`)
-        const r = await race(impl, dir, procs, n, null, impl === 'ours' ? { PERSIST_IO_TRACE: trace } : {})
-        let syncs = null
-        if (impl === 'ours') {
-          // log syncs ('S' events on file 1) and commits returned ('C') in the timed race
-          const tr = readFileSync(trace)
-          let s = 0
-          let c = 0
-          for (let q = 0; q + 16 <= tr.length; q += 16 + tr.readUInt32LE(q + 4)) {
-            if (tr[q] === 0x53 && tr[q + 1] === 1) s++
-            if (tr[q] === 0x43) c++
+      const got = Object.fromEntries(names.map((k) => [k, []]))
+      let exact = true
+      for (let round = 0; round < rounds; round++) {
+        for (let j = 0; j < names.length; j++) {
+          const impl = names[(round + j) % names.length] // rotating order
+          const dir = mkdtempSync(join(root, `${impl}-${procs}-${round}-`))
+          impls[impl].setup(dir)
+          const trace = join(root, `trace-${procs}-${round}`)
+          const r = await race(impl, dir, procs, n, null, impl === 'ours' ? { PERSIST_IO_TRACE: trace } : {})
+          exact &&= r.final === procs * n
+          const row = { us: (r.ms * 1000) / (procs * n), syncs: null }
+          if (impl === 'ours') {
+            // log syncs ('S' events on file 1) and commits returned ('C') in the timed race
+            const tr = readFileSync(trace)
+            let s = 0
+            let c = 0
+            for (let q = 0; q + 16 <= tr.length; q += 16 + tr.readUInt32LE(q + 4)) {
+              if (tr[q] === 0x53 && tr[q + 1] === 1) s++
+              if (tr[q] === 0x43) c++
+            }
+            row.syncs = s / c
           }
-          syncs = s / c
-        } else if (strace) {
-          // fsync-class calls per commit: a second race under strace, minus opening and
-          // closing (the same race with 0 increments)
+          got[impl].push(row)
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }
+      for (const impl of names) {
+        let syncs = median(got[impl].map((x) => x.syncs ?? 0))
+        if (impl !== 'ours') syncs = null
+        if (impl !== 'ours' && strace) {
+          // fsync-class calls per commit: a race under strace, minus opening and closing
+          // (the same race with 0 increments)
           const d2 = mkdtempSync(join(root, `${impl}-${procs}-s-`))
           impls[impl].setup(d2)
           const f = join(root, `strace-${impl}-${procs}`)
@@ -219,18 +245,30 @@ if (process.argv[2] === '--child') {
           await race(impl, d0, procs, 0, `${f}z`)
           syncs = (withN - straceSyncs(`${f}z`, procs)) / (procs * n)
         }
-        rows.push({ impl, procs, us: (r.ms * 1000) / (procs * n), exact: r.final === procs * n, syncs })
+        const us = got[impl].map((x) => x.us)
+        const ratio = median(us.map((u, i) => got.sqlite[i].us / u))
+        rows.push({
+          impl,
+          procs,
+          us: median(us),
+          min: Math.min(...us),
+          max: Math.max(...us),
+          ratio,
+          exact,
+          syncs,
+        })
       }
     }
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
-    console.log(`${n} increments per process, ${root.startsWith('/dev/shm') ? 'tmpfs' : root} (load ${load})`)
     console.log(
-      `${'store'.padEnd(42)} ${'procs'.padStart(5)} ${'µs/commit'.padStart(10)} ${'vs sqlite'.padStart(9)} ${'exact'.padStart(5)} ${'syncs/commit'.padStart(12)}`,
+      `${n} increments per process, ${rounds} interleaved rounds, ${root.startsWith('/dev/shm') ? 'tmpfs' : root} (load ${load})`,
+    )
+    console.log(
+      `${'store'.padEnd(42)} ${'procs'.padStart(5)} ${'µs/commit'.padStart(10)} ${'min-max'.padStart(11)} ${'vs sqlite'.padStart(9)} ${'exact'.padStart(5)} ${'syncs/commit'.padStart(12)}`,
     )
     for (const r of rows) {
-      const sq = rows.find((x) => x.impl === 'sqlite' && x.procs === r.procs)
       console.log(
-        `${impls[r.impl].label.padEnd(42)} ${String(r.procs).padStart(5)} ${r.us.toFixed(0).padStart(10)} ${`${(sq.us / r.us).toFixed(2)}×`.padStart(9)} ${(r.exact ? 'yes' : 'NO').padStart(5)} ${(r.syncs === null ? '-' : r.syncs.toFixed(2)).padStart(12)}`,
+        `${impls[r.impl].label.padEnd(42)} ${String(r.procs).padStart(5)} ${r.us.toFixed(0).padStart(10)} ${`${r.min.toFixed(0)}-${r.max.toFixed(0)}`.padStart(11)} ${`${r.ratio.toFixed(2)}×`.padStart(9)} ${(r.exact ? 'yes' : 'NO').padStart(5)} ${(r.syncs === null ? '-' : r.syncs.toFixed(2)).padStart(12)}`,
       )
     }
   } finally {

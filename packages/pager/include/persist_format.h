@@ -33,11 +33,12 @@ extern "C" {
 /* Bump when the meaning of any byte changes. Readers refuse a newer version
  * (PERSIST_VERSION). The lock-area format has its own version (PST_LOCK_FORMAT). */
 #define PST_FORMAT_VERSION 1u
-/* Lock format 2: group commit of durability 'full' (pst_wal_lock at page 0 offset
- * PST_WAL_LOCK_OFFSET; lk_wal_flags bit 1). A process whose lock format differs
+/* Lock format 3: group commit of durability 'full' (pst_wal_lock at page 0 offset
+ * PST_WAL_LOCK_OFFSET; lk_wal_flags bit 1); 3 added the sync wake-up word and the
+ * group-gathering fields (wl_sync_seq, wl_records..). A process whose lock format differs
  * refuses to join a store that others have open (PERSIST_VERSION); the first opener
  * re-initialises the lock area. */
-#define PST_LOCK_FORMAT 2u
+#define PST_LOCK_FORMAT 3u
 /* Written little-endian; read back on a big-endian machine it shows as 0x0D0C0B0A. */
 #define PST_ENDIAN_MARK 0x0A0B0C0Du
 /* The 8 magic bytes "\x89PERSIST": a high byte first (catches 7-bit transfers),
@@ -96,7 +97,7 @@ typedef struct pst_lock {
 #define PST_WAL_REPLAY_NEEDED 1u
 #define PST_WAL_RECOVER 2u
 
-/* Group commit of durability 'full' (lock format 2): shared state of the log at byte
+/* Group commit of durability 'full' (lock format 3): shared state of the log at byte
  * PST_WAL_LOCK_OFFSET of page 0 (the lock area part of page 0, never logged). Log
  * positions are LSNs: wl_base + byte offset in the current epoch, so they only grow
  * (a new epoch adds the old epoch's end to wl_base). Reset by the first opener. */
@@ -110,9 +111,13 @@ typedef struct pst_wal_lock {
   uint64_t wl_applied;       /* 88 byte offset in the current epoch: records below it are
                               *    in the store file (page cache); under lk_mutex */
   uint32_t wl_fails;         /* 96 log syncs that failed since the lock area was initialised */
-  uint32_t wl_pad;           /* 100 0 */
+  uint32_t wl_sync_seq;      /* 100 futex word: +1 after every log sync; waiters sleep on it */
   uint64_t wl_applied_txid;  /* 104 wr_txid of the last record applied (0 = none) */
-  uint64_t wl_reserved[2];   /* 112 0 */
+  uint32_t wl_records;       /* 112 records published (wraps; +1 under lk_mutex); futex word of
+                              *     a sync leader gathering a group */
+  uint32_t wl_gather;        /* 116 1 while a sync leader sleeps on wl_records (publishers wake it) */
+  uint32_t wl_group;         /* 120 records the latest log sync covered (a hint for the next) */
+  uint32_t wl_group_start;   /* 124 wl_records read by the latest sync leader before its sync */
 } pst_wal_lock;
 
 /* ---- write-ahead log of durability 'full' (file "<store>-wal") ------------ */

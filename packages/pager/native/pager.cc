@@ -95,6 +95,8 @@
 //  F11 One parser: wal_read_record validates a whole record (magic, epoch, increasing
 //      txid, length, CRC, every range, I10) before any byte of it is used; recovery and
 //      apply (pwrite sink) and the overlay (memcpy sink) all read the log through it.
+//      One exception: a committer applies its own record from the buffer it wrote to
+//      the log (own_rec: the same bytes, built and CRC'd by itself), not read back.
 //  F12 A commit, under lk_mutex, pwrites its record at lk_wal_end and publishes it
 //      (lk_wal_end, wl_written, lk_wal_flags bit 0), drops its private pages and
 //      unlocks; then waits for the log to be durable past its record (F13) — the
@@ -132,6 +134,13 @@
 //      refuses a lock area of another format (PERSIST_VERSION).
 //  F18 'full' mode trims the journal chain to 4 chunks inside the committing
 //      transaction (its record carries the unlink and the frees), like 'process' mode.
+//  F19 Waiting for a sync never blocks on wl_sync_mutex: a committer that finds it held
+//      sleeps on wl_sync_seq (bumped and FUTEX_WAKEd for all by the leader after every
+//      sync, bounded 2 ms, then trylock again: EOWNERDEAD finds a dead leader). The
+//      leader may gather (wait <= PERSIST_GATHER_US for as many records as the previous
+//      sync covered, sleeping on wl_records, which publishers bump and wake) but never
+//      while holding lk_mutex (checkpoint), which publishing needs. wl_records,
+//      wl_gather, wl_group, wl_group_start are hints: wrong values cost one bounded wait.
 #include "pager.h"
 
 #include <errno.h>
@@ -373,7 +382,8 @@ int io_fsync(int fd, uint8_t file) {
   IoShim& s = io();
   ++s.n_fsync;
   if (s.fail_kind == 1 && s.n_fsync == s.fail_at) return EIO;
-  uint64_t token = (uint64_t(getpid()) << 32) | (++s.sync_token & 0xFFFFFFFFu);
+  // getpid() is a syscall: only when tracing
+  uint64_t token = s.trace_fd >= 0 ? (uint64_t(getpid()) << 32) | (++s.sync_token & 0xFFFFFFFFu) : 0;
   s.trace('B', file, token, nullptr, 0);
   if (fdatasync(fd) != 0) return errno;
   ++s.fsyncs;
@@ -386,7 +396,23 @@ int io_fallocate(int fd, uint8_t file, uint64_t off, uint64_t len) {
   return e;
 }
 
-uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc = 0) {
+// CRC32C with the SSE4.2 instruction (8 bytes per step) when the CPU has it; the
+// table below otherwise. Same polynomial, same result (tested against each other).
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n, uint32_t crc) {
+  uint64_t c = ~crc & 0xFFFFFFFFu;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = uint32_t(c);
+  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return ~c32;
+}
+const bool kHaveCrcHw = __builtin_cpu_supports("sse4.2");
+#endif
+uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc) {
   static uint32_t table[256];
   static bool init = [] {
     for (uint32_t i = 0; i < 256; ++i) {
@@ -400,6 +426,14 @@ uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc = 0) {
   crc = ~crc;
   for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
   return ~crc;
+}
+uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc = 0) {
+#if defined(__x86_64__)
+  // PERSIST_CRC_TABLE=1 forces the table (tests: a log written one way is read the other)
+  static const bool hw = kHaveCrcHw && getenv("PERSIST_CRC_TABLE") == nullptr;
+  if (hw) return crc32c_hw(p, n, crc);
+#endif
+  return crc32c_table(p, n, crc);
 }
 
 constexpr uint64_t kWalCheckpointBytes = 4ull << 20;  // checkpoint once the log passes 4 MiB
@@ -485,9 +519,12 @@ uint64_t fd_size(int fd) {
 }
 
 // Applies one validated record to the store file with pwrite: the file first reaches
-// wr_page_count pages (growth, F6). Returns 0 or an errno.
-int wal_apply_record(int fd, const std::vector<uint8_t>& buf, const pst_wal_record& r) {
-  uint64_t limit = r.wr_page_count * kPage, size = fd_size(fd);
+// wr_page_count pages (growth, F6). `known` = bytes the file is known to have (the
+// caller's mapping, I2; 0 = unknown): no fstat when the record's pages fit in it.
+// Returns 0 or an errno.
+int wal_apply_record(int fd, const std::vector<uint8_t>& buf, const pst_wal_record& r, uint64_t known = 0) {
+  uint64_t limit = r.wr_page_count * kPage;
+  uint64_t size = limit <= known ? known : fd_size(fd);
   if (size < limit) {
     int e = io_fallocate(fd, IO_MAIN, size, limit - size);
     if (e) return e;
@@ -630,6 +667,11 @@ struct Pager::Impl {
   uint64_t seen_written = 0;  // wl_written (LSN) when this transaction began (F14)
   uint32_t seen_fails = 0;    // wl_fails when this transaction began (F13)
   std::vector<uint8_t> wal_buf;  // scratch record buffer
+  // This handle's latest published record (F11 exception): the bytes it wrote to the
+  // log at byte own_rec_at of epoch own_rec_epoch, applied from memory instead of
+  // being read back. Empty once applied or when another handle may have applied it.
+  std::vector<uint8_t> own_rec;
+  uint64_t own_rec_at = 0, own_rec_epoch = 0;
 
   pst_header* hdr() const { return reinterpret_cast<pst_header*>(base); }
   pst_lock* lk() const {
@@ -1374,7 +1416,43 @@ struct Pager::Impl {
   // wl_sync_mutex) syncs for everyone: it reads wl_written first, so every record
   // published before that read shares its fdatasync; the others wait on the mutex and
   // usually find their record covered when they get it.
-  int ensure_synced(uint64_t target, uint32_t fails) {
+  // Commit delay of the sync leader (under wl_sync_mutex). The latest sync covered
+  // wl_group records; if that was a group (several processes committing), wait until
+  // as many records have been published since it, or at most kGatherNs: the
+  // committers the previous sync released are usually writing their next records
+  // right now, and one sync then covers them all (without the wait, syncs alternate
+  // between a lone record and the rest). A single writer (groups of 1) never waits.
+  // Returns wl_records as read before the sync.
+  uint32_t gather() {
+    pst_wal_lock* G = wl();
+    uint32_t start = G->wl_group_start, want = G->wl_group;
+    uint32_t now = __atomic_load_n(&G->wl_records, __ATOMIC_SEQ_CST);
+    if (want <= 1 || want > 64 || now - start >= want || gather_ns() == 0) return now;
+    io().test_point("gathering");
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      __atomic_store_n(&G->wl_gather, 1u, __ATOMIC_SEQ_CST);
+      now = __atomic_load_n(&G->wl_records, __ATOMIC_SEQ_CST);
+      if (now - start >= want) break;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      int64_t left = gather_ns() - ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec));
+      if (left <= 0) break;
+      struct timespec rel = {0, long(left)};
+      syscall(SYS_futex, &G->wl_records, FUTEX_WAIT, now, &rel, nullptr, 0);
+    }
+    __atomic_store_n(&G->wl_gather, 0u, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&G->wl_records, __ATOMIC_SEQ_CST);
+  }
+  // PERSIST_GATHER_US (default 200; 0 = never wait), read once.
+  static int64_t gather_ns() {
+    static const int64_t ns = [] {
+      const char* v = getenv("PERSIST_GATHER_US");
+      return v && *v ? int64_t(std::min<unsigned long long>(strtoull(v, nullptr, 10), 100000)) * 1000 : 200000;
+    }();
+    return ns;
+  }
+  int ensure_synced(uint64_t target, uint32_t fails, bool may_gather = true) {
     pst_wal_lock* G = wl();
     for (;;) {
       // wl_synced first, then wl_fails: a sync that set wl_synced after a failure was
@@ -1382,16 +1460,39 @@ struct Pager::Impl {
       if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target)
         return __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) == fails ? 0 : EIO;
       if (__atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) return EIO;
-      int e = pthread_mutex_lock(sync_mutex());
-      if (e == EOWNERDEAD) pthread_mutex_consistent(sync_mutex());  // a leader died mid-sync: sync again
-      else if (e != 0) return e;
+      int e = pthread_mutex_trylock(sync_mutex());
+      if (e == EBUSY) {
+        // A leader is syncing. Sleep on wl_sync_seq, which it bumps and wakes everyone
+        // with when its sync ends (all waiters at once: a mutex hands over one by one,
+        // and each hand-over costs a wake-up). Bounded: a leader that died mid-sync is
+        // found by the next trylock (EOWNERDEAD).
+        uint32_t seq = __atomic_load_n(&G->wl_sync_seq, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target) continue;
+        if (pthread_mutex_trylock(sync_mutex()) == EBUSY) {
+          struct timespec rel = {0, 2 * 1000 * 1000};  // 2 ms
+          syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAIT, seq, &rel, nullptr, 0);
+          continue;
+        }
+        pthread_mutex_unlock(sync_mutex());  // free now: try again from the top
+        continue;
+      }
+      if (e == EOWNERDEAD) {
+        // a leader died mid-sync (or while gathering): sync again; its gather flag is stale
+        __atomic_store_n(&G->wl_gather, 0u, __ATOMIC_SEQ_CST);
+        pthread_mutex_consistent(sync_mutex());
+      } else if (e != 0) {
+        return e;
+      }
       if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target ||
           __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) {
         pthread_mutex_unlock(sync_mutex());
         continue;
       }
+      uint32_t recs = may_gather ? gather() : __atomic_load_n(&G->wl_records, __ATOMIC_SEQ_CST);
       uint64_t upto = __atomic_load_n(&G->wl_written, __ATOMIC_ACQUIRE);  // records below: completely written
       int se = io_fsync(wal_fd, IO_WAL);
+      G->wl_group = recs - G->wl_group_start;
+      G->wl_group_start = recs;
       if (se) {
         // F9: never retried; everyone with a record not yet synced reports it.
         __atomic_add_fetch(&G->wl_fails, 1, __ATOMIC_SEQ_CST);
@@ -1399,7 +1500,9 @@ struct Pager::Impl {
       } else {
         synced_max(upto);
       }
+      __atomic_add_fetch(&G->wl_sync_seq, 1, __ATOMIC_SEQ_CST);
       pthread_mutex_unlock(sync_mutex());
+      syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
       if (se) return se;
     }
   }
@@ -1413,21 +1516,34 @@ struct Pager::Impl {
     pst_wal_lock* G = wl();
     uint64_t pos = G->wl_applied, prev = G->wl_applied_txid;
     if (pos >= to) return 0;
-    uint64_t epoch = L->lk_wal_epoch, wsize = fd_size(wal_fd);
+    uint64_t epoch = L->lk_wal_epoch, wsize = 0;
     pst_wal_record r;
     int e = 0;
     while (pos < to) {
-      if (!wal_read_record(wal_fd, epoch, pos, wsize, prev, wal_buf, r) || r.wr_bytes > to - pos) {
-        e = EBADMSG;  // a published record is invalid: only a damaged log file does this
-        break;
+      const std::vector<uint8_t>* buf = &wal_buf;
+      if (pos == own_rec_at && epoch == own_rec_epoch && !own_rec.empty()) {
+        // F11 exception: our own record, the very bytes we wrote there (no read-back)
+        std::memcpy(&r, own_rec.data(), sizeof r);
+        buf = &own_rec;
+        if (r.wr_txid <= prev || r.wr_bytes > to - pos) {
+          e = EBADMSG;
+          break;
+        }
+      } else {
+        if (wsize == 0) wsize = fd_size(wal_fd);
+        if (!wal_read_record(wal_fd, epoch, pos, wsize, prev, wal_buf, r) || r.wr_bytes > to - pos) {
+          e = EBADMSG;  // a published record is invalid: only a damaged log file does this
+          break;
+        }
       }
-      e = wal_apply_record(fd, wal_buf, r);
+      e = wal_apply_record(fd, *buf, r, mapped);
       if (e) break;
       pos += r.wr_bytes;
       prev = r.wr_txid;
       G->wl_applied = pos;  // idempotent: a holder dying here leaves records to apply again
       G->wl_applied_txid = prev;
     }
+    if (G->wl_applied > own_rec_at || epoch != own_rec_epoch) own_rec.clear();  // applied (by us or before)
     if (e) {
       __atomic_or_fetch(&L->lk_wal_flags, PST_WAL_RECOVER, __ATOMIC_SEQ_CST);
       poisoned = true;
@@ -1506,7 +1622,8 @@ struct Pager::Impl {
   int checkpoint_locked() {
     pst_lock* L = lk();
     pst_wal_lock* G = wl();
-    int e = ensure_synced(G->wl_base + L->lk_wal_end, __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE));
+    // under lk_mutex: no record can be published meanwhile, so no gathering (F19)
+    int e = ensure_synced(G->wl_base + L->lk_wal_end, __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE), false);
     if (!e) e = apply_locked(L->lk_wal_end);
     if (!e) e = io_fsync(fd, IO_MAIN);
     uint64_t ep = L->lk_wal_epoch + 1;
@@ -1642,9 +1759,15 @@ struct Pager::Impl {
     L->lk_wal_end = end;
     __atomic_store_n(&G->wl_written, G->wl_base + end, __ATOMIC_RELEASE);
     __atomic_or_fetch(&L->lk_wal_flags, PST_WAL_REPLAY_NEEDED, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&G->wl_records, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&G->wl_gather, __ATOMIC_SEQ_CST))  // a sync leader waits for records
+      syscall(SYS_futex, &G->wl_records, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
     *lsn_out = G->wl_base + end;
     *epoch_out = L->lk_wal_epoch;
     *end_out = end;
+    own_rec.swap(rec);  // applied from memory once synced (apply_locked)
+    own_rec_at = at;
+    own_rec_epoch = L->lk_wal_epoch;
     release_private();
   }
 
