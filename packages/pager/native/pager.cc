@@ -87,7 +87,10 @@
 //      transaction is discarded (NOSPC/IO), after it PST_WAL_RECOVER is set (the next
 //      begin() replays); either way an I/O failure poisons the handle (no more writes).
 //      With group commit a failed log sync leaves published records in doubt (F13).
-//  F10 lk_mode is set by the first opener; an opener asking for the other mode fails.
+//  F10 lk_mode is set by the first writer: the first opener if it opens for writing,
+//      else (a read-only first opener leaves it 0) the first writer to arrive, which
+//      claims it under lk_mutex (claim_mode; a 'full' claimant starts the log's epoch
+//      there). An opener asking for the other mode fails.
 //
 // Group commit (F11-F16; F17 lock format, F18 journal trim; replaces "fdatasync under the lock" of F3/F5 — F3's record
 // content, F4, F6-F9 unchanged). Shared state: lk_wal_end / wl_written (written end),
@@ -1289,6 +1292,34 @@ struct Pager::Impl {
     pthread_mutex_unlock(mutex());
   }
 
+  // F10: the first writer after a read-only first opener sets lk_mode, under lk_mutex
+  // (so a later writer's begin() finds the log state complete). Nobody has written
+  // since the first opener initialised the lock area (lk_mode was 0), so a dead holder
+  // can only have been a reader: nothing to recover. A 'full' claimant opens (or
+  // creates) the log and starts a new epoch in it, as a 'full' first opener does.
+  // Returns the mode now in force.
+  uint32_t claim_mode(uint32_t want) {
+    bool dead = lock();
+    locked = true;
+    if (dead) pthread_mutex_consistent(mutex());
+    try {
+      uint32_t have = __atomic_load_n(&lk()->lk_mode, __ATOMIC_ACQUIRE);
+      if (have == 0) {
+        if (want == PST_MODE_FULL) {
+          if (wal_fd < 0) wal_fd = wal_open(path, true, opts.mode);
+          new_epoch_locked(wal_recover(fd, wal_fd, path));  // F5, F15: an empty epoch
+        }
+        __atomic_store_n(&lk()->lk_mode, want, __ATOMIC_RELEASE);
+        have = want;
+      }
+      unlock();
+      return have;
+    } catch (...) {
+      unlock();
+      throw;
+    }
+  }
+
   void clear_txn_state() {
     redo.clear();
     lines.clear();
@@ -1978,7 +2009,7 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
     } else if (access((path + "-wal").c_str(), F_OK) == 0) {  // last used in 'full' mode
       int w = wal_open(path, false, opts.mode);
       try {
-        wal_recover(m.fd, w, path);
+        wal_epoch = wal_recover(m.fd, w, path);
       } catch (...) {
         ::close(w);
         throw;
@@ -2049,7 +2080,8 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
       m.init_mutex();
       m.locked = false;
       m.recover_if_needed();
-      m.lk()->lk_mode = m.full ? PST_MODE_FULL : PST_MODE_PROCESS;
+      // F10: a read-only first opener leaves the mode to the first writer (claim_mode)
+      m.lk()->lk_mode = opts.readonly ? 0u : m.full ? PST_MODE_FULL : PST_MODE_PROCESS;
       m.lk()->lk_wal_epoch = wal_epoch;
       m.lk()->lk_wal_end = PST_WAL_FIRST_RECORD;
       m.lk()->lk_wal_flags = 0;
@@ -2065,9 +2097,9 @@ std::unique_ptr<Pager> Pager::open(const std::string& path, const OpenOptions& o
   validate_header(path, h, m.file_size(), m.reserve);
   if (h.hd_page_count * PST_PAGE_SIZE > m.mapped) m.map_to(h.hd_page_count * PST_PAGE_SIZE);
   if (!m.file_ro && !opts.readonly) {  // mixed modes are refused (F10)
-    uint32_t have = __atomic_load_n(&m.lk()->lk_mode, __ATOMIC_ACQUIRE);
-    if (have == 0) have = PST_MODE_PROCESS;
     uint32_t want = m.full ? PST_MODE_FULL : PST_MODE_PROCESS;
+    uint32_t have = __atomic_load_n(&m.lk()->lk_mode, __ATOMIC_ACQUIRE);
+    if (have == 0) have = m.claim_mode(want);  // F10: only read-only handles so far
     if (have != want)
       throw Error(Code::INVALID, path + " is open in durability '" + std::string(have == PST_MODE_FULL ? "full" : "process") +
                                      "' mode by another process; open it with the same durability (every opener must agree)");

@@ -238,4 +238,42 @@ describe("12. durability 'full': group commit", () => {
       q.close()
     }
   })
+
+  it('12.7 a read-only first opener leaves the durability mode to the first writer (F10): a later full writer claims it, commits, dies after its commit point; the reader sees it; a process-mode writer is refused', async () => {
+    const f = fresh()
+    counterStore(f).close() // the store and its log exist; nobody has it open
+    const ro = openPager(f, { readonly: true }) // first opener: must not fix the mode
+    // the child claims 'full' mode, commits 1-4, and dies after commit 5 is durable in
+    // the log, before writing the store
+    const w = await run('full-group.mjs', [f, '0', '9'], { PERSIST_TEST_DIE: 'synced:5' })
+    expect(w.signal, w.err).toBe('SIGKILL')
+    expect(lastLine(w.out)).toBe(4)
+    expect(counters(ro, 1)).toEqual([5, 5]) // the overlay of the log (F16)
+    let err: { code?: string; message?: string } = {}
+    try {
+      openPager(f, { durability: 'process' }).close()
+    } catch (e) {
+      err = e as typeof err
+    }
+    expect(err.code).toBe('PERSIST_INVALID')
+    expect(err.message).toMatch(/open in durability 'full' mode by another process/)
+    const p = openPager(f, { durability: 'full' })
+    expect(counters(p, 1)).toEqual([5, 5])
+    p.close()
+    ro.close()
+    // and the other way round: a process-mode writer claims; a full writer is refused
+    const g = fresh()
+    counterStore(g).close()
+    const ro2 = openPager(g, { readonly: true })
+    const pw = openPager(g, { durability: 'process' })
+    pw.transaction(() => {
+      const off = pw.slot(1) * PAGE_SIZE
+      pw.willWrite(off, 8)
+      pw.mem.setU64(off, 7)
+    })
+    expect(() => openPager(g, { durability: 'full' })).toThrow(/open in durability 'process' mode/)
+    expect(counters(ro2, 0)).toEqual([7])
+    pw.close()
+    ro2.close()
+  })
 })
