@@ -144,6 +144,8 @@
 //      sync covered, sleeping on wl_records, which publishers bump and wake) but never
 //      while holding lk_mutex (checkpoint), which publishing needs. wl_records,
 //      wl_gather, wl_group, wl_group_start are hints: wrong values cost one bounded wait.
+//  F20 The last closer of a 'full' store checkpoints (checkpoint_if_last): the next first
+//      opener then finds no record of the current epoch to replay.
 #include "pager.h"
 
 #include <errno.h>
@@ -1669,6 +1671,22 @@ struct Pager::Impl {
     return 0;
   }
 
+  // F20: the last handle to close a 'full' store (no other opener: the exclusive OFD
+  // lock is granted) checkpoints, so the next first opener has no records to replay.
+  // Best effort: a failure (or a lock timeout) leaves the log to be replayed at open.
+  void checkpoint_if_last() {
+    if (lock_byte0(fd, F_WRLCK, false) != 0) return;  // others have it open
+    try {
+      bool dead = lock();
+      locked = true;
+      if (dead || (__atomic_load_n(&lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER)) replay_locked();
+      else if (lk()->lk_wal_end > PST_WAL_FIRST_RECORD) checkpoint_locked();
+      if (dead) pthread_mutex_consistent(mutex());
+    } catch (...) {
+    }
+    unlock();
+  }
+
   // F12: after a commit's record is durable: apply every synced record to the store
   // (unless another process already did), checkpoint past 4 MiB. Returns 0 or an errno
   // of a failure after the commit point. A lock timeout is not a failure: the record
@@ -2137,6 +2155,7 @@ void Pager::close_keep_address_range(uint8_t** out_base, uint64_t* out_bytes) {
       m.unlock();
     }
   }
+  if (m.full && !m.poisoned) m.checkpoint_if_last();
   m.closed = true;
   if (m.base) {
     if (m.mapped > 0) {

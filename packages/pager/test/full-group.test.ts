@@ -276,4 +276,46 @@ describe("12. durability 'full': group commit", () => {
     pw.close()
     ro2.close()
   })
+
+  it('12.8 the last handle to close a full store checkpoints (F20): the next first opener replays no record; after a kill -9 it replays them', async () => {
+    /** Records replayed by the first opener of f (the 'E' event of its I/O trace). */
+    const replayedAtOpen = (f: string) => {
+      const trace = join(dir, `trace-${n++}`)
+      process.env.PERSIST_IO_TRACE = trace
+      try {
+        openPager(f, { durability: 'full' }).close()
+      } finally {
+        delete process.env.PERSIST_IO_TRACE
+      }
+      const fd = openSync(trace, 'r')
+      const tr = Buffer.alloc(1 << 20)
+      const len = readSync(fd, tr, 0, tr.length, 0)
+      closeSync(fd)
+      const ends: number[] = []
+      for (let q = 0; q + 16 <= len; q += 16 + tr.readUInt32LE(q + 4))
+        if (tr[q] === 0x45) ends.push(Number(tr.readBigUInt64LE(q + 8))) // 'E': u64 = records applied
+      expect(ends.length).toBe(1)
+      return ends[0]
+    }
+    const f = fresh()
+    const p = counterStore(f)
+    const q = openPager(f, { durability: 'full' })
+    const off = p.slot(1) * PAGE_SIZE
+    for (let i = 0; i < 30; i++)
+      p.transaction(() => {
+        p.willWrite(off, 8)
+        p.mem.setU64(off, p.mem.u64(off) + 1)
+      })
+    p.close() // q still has it open: no checkpoint
+    q.close() // the last closer
+    expect(replayedAtOpen(f)).toBe(0)
+    // the other way: the last writer dies; its records are replayed at the next open
+    const w = await run('full-group.mjs', [f, '0', '20'], { PERSIST_TEST_DIE: 'synced:20' })
+    expect(w.signal).toBe('SIGKILL')
+    expect(replayedAtOpen(f)).toBe(20)
+    const r = openPager(f, { durability: 'full' })
+    expect(counters(r, 1)).toEqual([50, 20])
+    expect(r.check()).toEqual([])
+    r.close()
+  })
 })
