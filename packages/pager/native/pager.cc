@@ -415,7 +415,6 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n,
   for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, *p);
   return ~c32;
 }
-const bool kHaveCrcHw = __builtin_cpu_supports("sse4.2");
 #endif
 uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc) {
   static uint32_t table[256];
@@ -435,7 +434,10 @@ uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc) {
 uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc = 0) {
 #if defined(__x86_64__)
   // PERSIST_CRC_TABLE=1 forces the table (tests: a log written one way is read the other)
-  static const bool hw = kHaveCrcHw && getenv("PERSIST_CRC_TABLE") == nullptr;
+  static const bool hw = [] {
+    __builtin_cpu_init();  // may run before libgcc's own constructor did
+    return __builtin_cpu_supports("sse4.2") && getenv("PERSIST_CRC_TABLE") == nullptr;
+  }();
   if (hw) return crc32c_hw(p, n, crc);
 #endif
   return crc32c_table(p, n, crc);
@@ -1443,15 +1445,9 @@ struct Pager::Impl {
     new_epoch_locked(ep);
   }
 
-  // F13: returns once the log is durable up to LSN `target` (0), or an errno if a log
-  // sync failed after this transaction began (`fails` = wl_fails then) — whether the
-  // record survives a power cut is then unknown. One process (the leader, holding
-  // wl_sync_mutex) syncs for everyone: it reads wl_written first, so every record
-  // published before that read shares its fdatasync; the others wait on the mutex and
-  // usually find their record covered when they get it.
   // Commit delay of the sync leader (under wl_sync_mutex). The latest sync covered
   // wl_group records; if that was a group (several processes committing), wait until
-  // as many records have been published since it, or at most kGatherNs: the
+  // as many records have been published since it, or at most PERSIST_GATHER_US: the
   // committers the previous sync released are usually writing their next records
   // right now, and one sync then covers them all (without the wait, syncs alternate
   // between a lone record and the rest). A single writer (groups of 1) never waits.
@@ -1485,6 +1481,13 @@ struct Pager::Impl {
     }();
     return ns;
   }
+
+  // F13: returns once the log is durable up to LSN `target` (0), or an errno if a log
+  // sync failed after this transaction began (`fails` = wl_fails then) — whether the
+  // record survives a power cut is then unknown. One process (the leader, holding
+  // wl_sync_mutex) syncs for everyone: it reads wl_written first, so every record
+  // published before that read shares its fdatasync; the others sleep on wl_sync_seq
+  // (F19) and usually find their record covered when the leader wakes them.
   int ensure_synced(uint64_t target, uint32_t fails, bool may_gather = true) {
     pst_wal_lock* G = wl();
     for (;;) {
