@@ -5,6 +5,7 @@ import { fork } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { median } from '../lib/measure.mjs'
 import { loadPersist } from '../lib/ours.mjs'
 import { jsonFile, openLmdb, openSqlite } from '../lib/peers.mjs'
 import { Result } from '../lib/result.mjs'
@@ -57,7 +58,7 @@ export async function runMultiprocess(ctx, durability) {
         (full
           ? "(power-loss durability: persist 'full', lmdb sync, SQLite WAL FULL — where group commit pays off). "
           : '(process-crash durability). ') +
-        'Time from "go" until the last process is done; "exact" checks the final count. ' +
+        'Time from "go" until the last process is done (the median of interleaved rounds, see the notes); "exact" checks the final count. ' +
         'LevelDB (classic-level) cannot take part: a database is locked by one process.',
       columns: procsList.flatMap((p) => [
         { name: `${p} procs total`, unit: 'ms' },
@@ -145,47 +146,76 @@ export async function runMultiprocess(ctx, durability) {
       },
     ]
 
-    for (const im of full ? impls.filter((i) => i.impl !== 'json') : impls) {
-      const values = []
-      let skipped = null
-      for (const procs of procsList) {
-        const path = join(ctx.tmp, `${im.impl}-${procs}`)
-        mkdirSync(path)
-        try {
-          const why = await im.init(path)
-          if (why) {
-            skipped = why
+    // Interleaved rounds: each round races every store once per process count, in a
+    // rotating order, so that all see the same disk and CPU weather; a cell is the
+    // median round (the note gives the spread).
+    const R = ctx.quick ? 1 : full ? 5 : 3
+    const list = full ? impls.filter((i) => i.impl !== 'json') : impls
+    const got = new Map(
+      list.map((im) => [
+        im,
+        { ms: procsList.map(() => []), exact: procsList.map(() => true), skipped: null },
+      ]),
+    )
+    for (let r = 0; r < R; r++) {
+      for (let j = 0; j < list.length; j++) {
+        const im = list[(r + j) % list.length]
+        const g = got.get(im)
+        if (g.skipped) continue
+        for (let pi = 0; pi < procsList.length; pi++) {
+          const procs = procsList[pi]
+          const path = join(ctx.tmp, `${im.impl}-${procs}-${r}`)
+          mkdirSync(path)
+          try {
+            const why = await im.init(path)
+            if (why) {
+              g.skipped = why
+              break
+            }
+            // The JSON file is a reference (it loses updates) and ~100× slower: a tenth of n.
+            const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
+            const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, k)
+            const final = await im.read(path)
+            const expected = procs * k
+            ctx.log(
+              `${im.impl} × ${procs} (round ${r + 1}): ${ms.toFixed(0)} ms, counter ${final}/${expected}`,
+            )
+            g.ms[pi].push(ms)
+            if (final !== expected) g.exact[pi] = `NO: ${final} of ${expected}`
+          } catch (e) {
+            g.skipped = im.kind === 'ours' ? `error: ${firstLine(e)}` : null
+            if (!g.skipped) throw e
             break
+          } finally {
+            rmSync(path, { recursive: true, force: true })
           }
-          // The JSON file is a reference (it loses updates) and ~100× slower: a tenth of n.
-          const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
-          const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, k)
-          const final = await im.read(path)
-          const expected = procs * k
-          ctx.log(`${im.impl} × ${procs}: ${ms.toFixed(0)} ms, counter ${final}/${expected}`)
-          values.push(
-            ms,
-            (ms * 1000) / expected,
-            final === expected ? `yes (${final})` : `NO: ${final} of ${expected}`,
-          )
-        } catch (e) {
-          skipped = im.kind === 'ours' ? `error: ${firstLine(e)}` : null
-          if (!skipped) throw e
-          break
-        } finally {
-          rmSync(path, { recursive: true, force: true })
         }
       }
-      if (skipped) res.skip(im.name, skipped)
-      else
-        res.row(
-          im.name,
-          im.kind,
-          values,
-          im.kind === 'ref'
-            ? 'not a correct counter: concurrent read-modify-write loses updates (run with a tenth of the increments)'
-            : undefined,
-        )
+    }
+    for (const im of list) {
+      const g = got.get(im)
+      if (g.skipped) {
+        res.skip(im.name, g.skipped)
+        continue
+      }
+      const values = []
+      const spread = []
+      procsList.forEach((procs, pi) => {
+        const ms = median(g.ms[pi])
+        const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
+        values.push(ms, (ms * 1000) / (procs * k), g.exact[pi] === true ? `yes (${procs * k})` : g.exact[pi])
+        if (R > 1)
+          spread.push(
+            `${procs} procs ${Math.min(...g.ms[pi]).toFixed(0)}–${Math.max(...g.ms[pi]).toFixed(0)} ms`,
+          )
+      })
+      const notes = [
+        im.kind === 'ref'
+          ? 'not a correct counter: concurrent read-modify-write loses updates (run with a tenth of the increments)'
+          : undefined,
+        spread.length ? `${R} rounds: ${spread.join(', ')}` : undefined,
+      ].filter(Boolean)
+      res.row(im.name, im.kind, values, notes.length ? notes.join('; ') : undefined)
     }
     return res
   }
