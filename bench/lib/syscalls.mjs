@@ -55,3 +55,25 @@ export function syncCallsPerCommit(script, impl, n, tmp) {
   }
   return (run(n) - run(0)) / n
 }
+
+/**
+ * Log syncs per returned commit from a PERSIST_IO_TRACE file of the pager ('full'
+ * mode; every process of a race appends to the same file): 'S' events on file 1 (the
+ * log) ÷ 'C' events. Includes the few syncs of opening (recovery) and closing (the last
+ * closer's checkpoint). Null if the trace is missing or has no commit.
+ */
+export function traceSyncsPerCommit(file) {
+  let tr
+  try {
+    tr = readFileSync(file)
+  } catch {
+    return null
+  }
+  let syncs = 0
+  let commits = 0
+  for (let q = 0; q + 16 <= tr.length; q += 16 + tr.readUInt32LE(q + 4)) {
+    if (tr[q] === 0x53 && tr[q + 1] === 1) syncs++
+    if (tr[q] === 0x43) commits++
+  }
+  return commits ? syncs / commits : null
+}

@@ -9,14 +9,20 @@ import { median } from '../lib/measure.mjs'
 import { loadPersist } from '../lib/ours.mjs'
 import { jsonFile, openLmdb, openSqlite } from '../lib/peers.mjs'
 import { Result } from '../lib/result.mjs'
+import { traceSyncsPerCommit } from '../lib/syscalls.mjs'
 
 const child = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/counter-child.mjs')
 const firstLine = (e) => String(e?.message ?? e).split('\n')[0]
 
-async function race(impl, path, procs, n) {
+async function race(impl, path, procs, n, env = {}) {
   const kids = []
   for (let i = 0; i < procs; i++)
-    kids.push(fork(child, [impl, path, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    kids.push(
+      fork(child, [impl, path, String(n)], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, ...env },
+      }),
+    )
   const msgs = kids.map(
     (k) =>
       new Promise((resolve, reject) => {
@@ -64,11 +70,12 @@ export async function runMultiprocess(ctx, durability) {
         { name: `${p} procs total`, unit: 'ms' },
         { name: `${p} procs per increment`, unit: 'µs', ratio: false },
         { name: `${p} procs exact`, ratio: false },
+        ...(full ? [{ name: `${p} procs log syncs per commit`, ratio: false }] : []),
       ]),
-      summary: (procsList.length - 1) * 3,
+      summary: (procsList.length - 1) * (full ? 4 : 3),
       plot: {
         type: 'bar',
-        column: (procsList.length - 1) * 3,
+        column: (procsList.length - 1) * (full ? 4 : 3),
         title: `${procsList.at(-1)} processes × ${n.toLocaleString('en-US')} increments (ms, log scale)`,
       },
     })
@@ -154,7 +161,12 @@ export async function runMultiprocess(ctx, durability) {
     const got = new Map(
       list.map((im) => [
         im,
-        { ms: procsList.map(() => []), exact: procsList.map(() => true), skipped: null },
+        {
+          ms: procsList.map(() => []),
+          syncs: procsList.map(() => []),
+          exact: procsList.map(() => true),
+          skipped: null,
+        },
       ]),
     )
     for (let r = 0; r < R; r++) {
@@ -174,7 +186,19 @@ export async function runMultiprocess(ctx, durability) {
             }
             // The JSON file is a reference (it loses updates) and ~100× slower: a tenth of n.
             const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
-            const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, k)
+            // ours in 'full' mode: count the log syncs per commit from the pager's I/O trace
+            const trace = full && im.kind === 'ours' ? join(ctx.tmp, `trace-${procs}-${r}`) : null
+            const ms = await race(
+              full ? `${im.impl}:full` : im.impl,
+              path,
+              procs,
+              k,
+              trace ? { PERSIST_IO_TRACE: trace } : {},
+            )
+            if (trace) {
+              g.syncs[pi].push(traceSyncsPerCommit(trace))
+              rmSync(trace, { force: true })
+            }
             const final = await im.read(path)
             const expected = procs * k
             ctx.log(
@@ -204,6 +228,10 @@ export async function runMultiprocess(ctx, durability) {
         const ms = median(g.ms[pi])
         const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
         values.push(ms, (ms * 1000) / (procs * k), g.exact[pi] === true ? `yes (${procs * k})` : g.exact[pi])
+        if (full) {
+          const sy = g.syncs[pi].filter((x) => x !== null)
+          values.push(sy.length ? median(sy).toFixed(2) : '–')
+        }
         if (R > 1)
           spread.push(
             `${procs} procs ${Math.min(...g.ms[pi]).toFixed(0)}–${Math.max(...g.ms[pi]).toFixed(0)} ms`,
