@@ -168,8 +168,17 @@ class Heap {
   }
   Located locate(uint64_t off, const char* op) const;
   uint64_t map_run_start(uint64_t page) const;
+  struct SlabRef;
   uint64_t alloc_fast(uint64_t size);
   bool free_fast(uint64_t off);
+  uint64_t alloc_slow(uint64_t size, bool zero);
+  void free_slow(uint64_t off);
+  pst_slab* cached_slab(uint64_t start, unsigned c, uint64_t ser) const;
+  void remember(uint64_t page, uint64_t start, pst_slab* s, unsigned c);
+  uint64_t alloc_last(SlabRef& r, pst_slab* s, unsigned c);
+  bool free_into_full(SlabRef& r, unsigned idx);
+  uint64_t alloc_from(SlabRef& r, pst_slab* s, unsigned c);
+  bool free_in(SlabRef& r, uint64_t off);
   void require_open_txn(const char* op) const;
   uint64_t reuse_freed_run(uint64_t pages);
   uint64_t alloc_small(unsigned c);
@@ -192,6 +201,22 @@ class Heap {
     uint64_t page = 0, pages = 0, epoch = 0;
   };
   static constexpr unsigned kFreedRuns = 8;
+  // Slab pages the fast paths validated in the current write epoch (heap I12): a
+  // direct-mapped cache keyed by (Pager::write_serial(), page). An entry says: in this
+  // epoch `page` was found to be a page of the slab of class `cls` whose header is at
+  // `slab` (page map and header checked), and the header's first 64-byte line (sl_live,
+  // the links and every bitmap bit a block uses) was journaled. A new epoch (commit,
+  // abort, savepoint, rollback_to, close) changes the serial, which empties the cache.
+  struct alignas(64) SlabRef {  // one cache line (and a power-of-two stride)
+    uint64_t serial = 0;         // Pager::write_serial() when filled; never 0 once filled
+    uint64_t page = ~uint64_t(0);  // the key: a page of the slab (~0 = empty: no offset maps to it)
+    uint64_t head_tag = ~uint64_t(0);  // start << 6 | cls when page == start (alloc's key), else ~0
+    pst_slab* slab = nullptr;    // its header, at `start`
+    uint64_t first = 0;          // byte offset of its first block (start * 4096 + PST_SLAB_HEADER)
+    uint32_t cls = 0;            // its size class
+  };
+  static constexpr unsigned kSlabRefs = 256;
+  SlabRef refs_[kSlabRefs];
   FreedRun freed_[kFreedRuns];
   unsigned freed_next_ = 0;
 };

@@ -2201,6 +2201,7 @@ void Pager::will_write_slow(uint64_t off, uint64_t len) {
   // Remember the pages now covered (I14); ranges over many pages are not worth it.
   uint64_t ek = wc_.epoch << WriteCache::kPageBits;
   wc_.live_key = ek;
+  wc_.live_serial = wc_.serial;
   uint64_t p0 = off / kPage, p1 = (end - 1) / kPage;
   if (p1 - p0 >= 16) return;
   for (uint64_t p = p0; p <= p1; ++p) {
