@@ -372,6 +372,16 @@ __attribute__((noinline)) uint64_t Heap::alloc_fast(uint64_t size) {
   return alloc_from(r, s, c);
 }
 
+// Journals the meta page's counter line (hp_bytes_live .. hp_large_pages, one 64-byte
+// line: static_assert above) before a counter changes (I1, I7); once per write epoch,
+// as the pager keeps a journaled line journaled until the epoch ends (I12).
+inline void Heap::journal_counters(pst_heap_meta* m) {
+  uint64_t ser = pager_.write_serial();
+  if (ser != 0 && ser == counters_ser_) return;
+  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base_), 32);
+  counters_ser_ = pager_.write_serial();
+}
+
 // The header of the slab starting at `start` if a SlabRef says it is a class-c slab
 // validated in epoch `ser` (I12) and it is still live; nullptr otherwise.
 inline pst_slab* Heap::cached_slab(uint64_t start, unsigned c, uint64_t ser) const {
@@ -496,7 +506,7 @@ uint64_t Heap::new_slab(unsigned c, pst_heap_meta* m) {
   assert(m->hp_partial[c] == 0);
   pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base), 8);
   m->hp_partial[c] = page;
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);  // I7
+  journal_counters(m);  // I1, I7
   m->hp_slab_pages += k.pages;
   return page;
 }
@@ -579,10 +589,14 @@ uint64_t Heap::alloc_large(uint64_t size) {
   h->lg_magic = PST_LARGE_MAGIC;
   h->lg_pages = pages;
   h->lg_size = (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER;  // I8
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+  journal_counters(m);  // I1, I7
   m->hp_large_pages += pages;
   m->hp_bytes_live += h->lg_size;
   m->hp_blocks_live += 1;
+  uint64_t ser = pager_.write_serial();  // I12: a large run of this epoch (see free_large_ref)
+  if (ser != 0)
+    refs_[page % kSlabRefs] = SlabRef{ser, page, ~uint64_t(0), reinterpret_cast<pst_slab*>(h),
+                                      (page << PST_PAGE_SHIFT) + PST_LARGE_HEADER, kLargeRef};
   return (page << PST_PAGE_SHIFT) + PST_LARGE_HEADER;  // I4
 }
 
@@ -725,9 +739,24 @@ void Heap::free(uint64_t off) {
   // Hot path: a block of a slab page validated earlier in this epoch (I12). Empty
   // entries have page ~0, which no offset maps to, and a filled entry's serial is never 0.
   SlabRef& r = refs_[(off >> PST_PAGE_SHIFT) % kSlabRefs];
-  if (__builtin_expect(r.serial == pager_.write_serial() && r.page == off >> PST_PAGE_SHIFT, 1) && free_in(r, off))
-    return;
+  if (__builtin_expect(r.serial == pager_.write_serial() && r.page == off >> PST_PAGE_SHIFT, 1)) {
+    if (__builtin_expect(r.cls < PST_HEAP_CLASS_COUNT, 1) ? free_in(r, off) : free_large_ref(r, off)) return;
+  }
   free_slow(off);
+}
+
+// free() of a large block this Heap allocated earlier in the epoch (its SlabRef has
+// cls kLargeRef, I12): the page map need not be read again; the header is checked as
+// locate() does. False (the general path decides) for anything else.
+__attribute__((noinline)) bool Heap::free_large_ref(SlabRef& r, uint64_t off) {
+  auto* h = reinterpret_cast<pst_large*>(r.slab);
+  if (off != r.first || h->lg_magic != PST_LARGE_MAGIC) return false;  // e.g. freed (dead) since
+  uint64_t pages = h->lg_pages;
+  if (pages == 0 || pages > PST_MAP_SPAN || !in_file(r.page + pages - 1) ||
+      h->lg_size != (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+    return false;
+  free_located(Located{off, r.page, nullptr, h, 0, h->lg_size}, true);
+  return true;
 }
 
 // Everything free()'s hot path does not handle (out of line, see alloc_slow).
@@ -738,7 +767,7 @@ __attribute__((noinline)) void Heap::free_slow(uint64_t off) {
   free_located(b);
 }
 
-void Heap::free_located(const Located& b) {
+void Heap::free_located(const Located& b, bool fresh_large) {
   pst_heap_meta* m = meta();
   uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
@@ -752,11 +781,11 @@ void Heap::free_located(const Located& b) {
   if (b.large) {
     pst_large* h = b.large;
     uint64_t pages = h->lg_pages, usable = h->lg_size;
-    pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1
+    if (!fresh_large) pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1 (a run of this epoch is fresh: I12)
     h->lg_magic = kLargeDeadMagic;                    // I2: dead until the pager releases it at commit
     pager_.free_pages(b.page);
     freed_[freed_next_++ % kFreedRuns] = FreedRun{b.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
-    pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+    journal_counters(m);  // I1, I7
     m->hp_large_pages -= pages;  // I7
     m->hp_bytes_live -= usable;
     m->hp_blocks_live -= 1;
@@ -792,7 +821,7 @@ void Heap::free_located(const Located& b) {
       }
       s->sl_magic = kSlabDeadMagic;  // I2 (header already journaled above)
       pager_.free_pages(b.page);
-      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+      journal_counters(m);  // I1, I7
       m->hp_slab_pages -= k.pages;  // I7
       return;
     }
@@ -807,7 +836,7 @@ void Heap::free_located(const Located& b) {
         pager_.will_write(head << PST_PAGE_SHIFT, 8);
         hs->sl_magic = kSlabDeadMagic;
         pager_.free_pages(head);
-        pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+        journal_counters(m);  // I1, I7
         m->hp_slab_pages -= k.pages;  // I7
         head = 0;
       }
@@ -843,7 +872,7 @@ uint64_t Heap::realloc(uint64_t off, uint64_t size) {
       pager_.will_write(b.page << PST_PAGE_SHIFT, PST_LARGE_HEADER);  // I1
       h->lg_pages = pages;
       h->lg_size = (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER;  // I8
-      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base_), 32);
+      journal_counters(m);  // I1, I7
       m->hp_large_pages += added;  // I7
       m->hp_bytes_live += added << PST_PAGE_SHIFT;
       return off;

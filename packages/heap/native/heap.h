@@ -177,6 +177,7 @@ class Heap {
   void remember(uint64_t page, uint64_t start, pst_slab* s, unsigned c);
   uint64_t alloc_last(SlabRef& r, pst_slab* s, unsigned c);
   bool free_into_full(SlabRef& r, unsigned idx);
+  bool free_large_ref(SlabRef& r, uint64_t off);
   uint64_t alloc_from(SlabRef& r, pst_slab* s, unsigned c);
   bool free_in(SlabRef& r, uint64_t off);
   void require_open_txn(const char* op) const;
@@ -184,7 +185,8 @@ class Heap {
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
   uint64_t new_slab(unsigned c, pst_heap_meta* m);
-  void free_located(const Located& b);
+  void free_located(const Located& b, bool fresh_large = false);
+  void journal_counters(pst_heap_meta* m);
   void require_txn(const char* op) const;
   bool pager_owned(uint64_t page, std::vector<uint64_t>* journal_pages) const;
 
@@ -213,8 +215,10 @@ class Heap {
     uint64_t head_tag = ~uint64_t(0);  // start << 6 | cls when page == start (alloc's key), else ~0
     pst_slab* slab = nullptr;    // its header, at `start`
     uint64_t first = 0;          // byte offset of its first block (start * 4096 + PST_SLAB_HEADER)
-    uint32_t cls = 0;            // its size class
+    uint32_t cls = 0;            // its size class, or kLargeRef: a large run (`slab` is its pst_large)
   };
+  static constexpr uint32_t kLargeRef = 0xFFFFFFFFu;
+  uint64_t counters_ser_ = 0;  // write_serial() in which the meta counter line was journaled
   static constexpr unsigned kSlabRefs = 256;
   SlabRef refs_[kSlabRefs];
   FreedRun freed_[kFreedRuns];

@@ -948,6 +948,22 @@ struct Pager::Impl {
     }
   }
 
+  // append_entry(off, kLine) when the entry and the END marker after it fit in the
+  // current chunk (I4, I6, I13: same steps, fixed size, no chunk change).
+  void append_line(uint64_t off) {
+    uint64_t limit = kChunkBytes - (jr_allocating ? 0 : kJrReserve);
+    if (jr_off + kEntryHdr + kLine + kEntryHdr > limit) return append_entry(off, kLine);
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
+    e->je_off = off;
+    e->je_len = uint32_t(kLine);
+    e->je_seq = uint32_t(jr_count + 1);
+    std::memcpy(e + 1, base + off, kLine);
+    if (full) redo.emplace_back(off, kLine);  // F3
+    jr_off += kEntryHdr + kLine;
+    write_end(jr_chunk, jr_off);  // I13, before the count (I4); in this chunk (checked above)
+    __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
+  }
+
   void journal_header() {
     if (hdr_journaled) return;
     append_entry(0, kHdrJournalBytes);
@@ -971,6 +987,10 @@ struct Pager::Impl {
   // become one entry.
   void journal_lines(uint64_t off, uint64_t len) {
     uint64_t l0 = off / kLine, l1 = (off + len - 1) / kLine;
+    if (l0 == l1) {  // one line (a counter, a link, a bitmap word): the common barrier
+      if (lines.insert(l0) && (fresh.empty() || !page_fresh(l0 * kLine / kPage))) append_line(l0 * kLine);
+      return;
+    }
     uint64_t run0 = 0, runn = 0;
     uint64_t fresh_page = kNone, stale_page = kNone;
     for (uint64_t l = l0; l <= l1; ++l) {
@@ -2187,6 +2207,18 @@ void Pager::rollback_to(uint64_t token) {
 
 void Pager::will_write_slow(uint64_t off, uint64_t len) {
   Impl& m = *impl_;
+  // A range inside one page that has a write-cache entry of this epoch, i.e. that a
+  // will_write of this epoch already checked (I14: open, writable, in the store, not
+  // the pager's, allocated): only its new lines remain to journal.
+  uint64_t page = off / kPage;
+  if (len != 0 && (off + len - 1) / kPage == page && off + len > off && wc_.live()) {
+    WriteCache::Entry& e = wc_.slots[page % WriteCache::kSlots];
+    if (e.key == ((wc_.epoch << WriteCache::kPageBits) | page)) {
+      m.journal_lines(off, len);
+      e.lines |= WriteCache::line_mask(off, off + len - 1);
+      return;
+    }
+  }
   m.need_write();
   if (len == 0) return;
   uint64_t end = off + len;

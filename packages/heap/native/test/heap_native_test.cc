@@ -563,6 +563,21 @@ static void test_slab_refs_follow_epochs() {
   s.pager->commit();
   EXPECT(clean(s));
   EXPECT(h.stats().blocks_live == cap - 1);
+  // e. Large runs allocated in the epoch are freed without a header barrier (fresh);
+  // after a savepoint the same run is not fresh any more: its free must be journaled.
+  s.pager->begin();
+  uint64_t l1 = h.alloc(60000);
+  h.free(l1);
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(l1); }));
+  uint64_t l2 = h.alloc(60000);
+  EXPECT(l2 == l1);
+  sp = s.pager->savepoint();
+  h.free(l2);
+  s.pager->rollback_to(sp);
+  EXPECT(h.usable_size(l2) == 15 * 4096 - 64);
+  s.pager->commit();
+  EXPECT(clean(s));
+  EXPECT(h.stats().large_blocks == 1);
 }
 
 // Random bytes over the heap's metadata (meta page, slab and large headers): check(),
