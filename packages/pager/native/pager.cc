@@ -55,6 +55,13 @@
 //      become journal chunks until commit (I7), so an entry proves that will_write's
 //      checks (open, writable transaction, in range, not the pager's) would pass and
 //      that it would journal nothing.
+//  I15 find_free() may start above hd_free_hint at ff_from[n] (n <= 64 pages): first fit
+//      from there returned p, so no free region of >= n pages starts below p; while no
+//      page is freed and the store does not grow, allocations only shrink regions, so
+//      that stays true. The hints live in memory and are dropped whenever that could
+//      change: a page freed (apply_mark), a rollback (restored map bytes), growth, a new
+//      write epoch (WriteCache::serial: commit, abort, savepoint, rollback_to, close)
+//      or a commit by anyone (hd_txid). Results are those of a scan from hd_free_hint.
 //
 // Durability 'full' (F1-F10; the 'process' mode above is unchanged by them)
 // ---------------------------------------------------------------------------
@@ -615,6 +622,15 @@ struct Pager::Impl {
   std::map<uint64_t, uint64_t> fresh;  // fresh runs: start page -> end page (exclusive)
   LineSet lines;
   std::vector<uint64_t> jchunks;  // pages of the journal chunk chain (refreshed per txn)
+  // First-fit search hints (I15): ff_from[n] = a page below which no free region of at
+  // least n pages starts, valid while ff_serial / ff_txid match the write cache serial
+  // and hd_txid. Any page freed (apply_mark, rollback), any growth and any other
+  // commit reset them, so find_free() returns exactly what a scan from hd_free_hint would.
+  static constexpr uint64_t kFfMax = 64;  // hints for runs of 1..64 pages
+  const Pager::WriteCache* wcp = nullptr;
+  uint64_t ff_serial = 0, ff_txid = 0;
+  uint64_t ff_from[kFfMax + 1] = {};
+  void ff_reset() { ff_serial = 0; }
 
   // durability 'full' (F1-F8)
   bool full = false;            // MAP_PRIVATE view + write-ahead log
@@ -711,9 +727,17 @@ struct Pager::Impl {
   // First-fit: the lowest page >= hd_free_hint starting n free pages below
   // hd_page_count, or kNone. *trail gets the first page of the free tail of the store
   // (== page_count when the last page is allocated), used to size growth.
-  uint64_t find_free(uint64_t n, uint64_t* trail) const {
+  uint64_t find_free(uint64_t n, uint64_t* trail) {
     uint64_t count = page_count();
     uint64_t p = std::min(hdr()->hd_free_hint, count);
+    if (n <= kFfMax) {  // I15: skip what earlier searches of this epoch proved holds no fit
+      if (ff_serial != wcp->serial || ff_txid != hdr()->hd_txid) {
+        std::fill(std::begin(ff_from), std::end(ff_from), 0);
+        ff_serial = wcp->serial;
+        ff_txid = hdr()->hd_txid;
+      }
+      p = std::max(p, std::min(ff_from[n], count));
+    }
     uint64_t run = 0, run_start = p;
     while (p < count) {
       // 64 pages per step: one little-endian word of the allocation bitmap (bit i =
@@ -826,6 +850,7 @@ struct Pager::Impl {
   // Undo entries newest first down to (excluding) entry `keep` (I5). Returns the
   // position after entry `keep`.
   void rollback_entries(uint64_t keep) {
+    ff_reset();  // I15: restored map bytes may free pages
     uint64_t n = __atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE);
     std::vector<EntryPos> pos = collect_entries(n);
     n = pos.size();  // I13: a damaged count stops at the END marker
@@ -1029,6 +1054,7 @@ struct Pager::Impl {
   // Sets the bits of [page, page+n): allocated (first page a run start) or free.
   // The bytes must have been journaled (journal_map) first.
   void apply_mark(uint64_t page, uint64_t n, bool alloc) {
+    if (!alloc) ff_reset();  // I15: a freed region may be a new fit anywhere
     uint64_t p = page, end = page + n;
     while (p < end) {
       if ((p & 7) == 0 && p + 8 <= end) {
@@ -1098,6 +1124,7 @@ struct Pager::Impl {
 
   // Grows the store to at least new_count pages (I1, I2). Journals the header.
   void grow_to(uint64_t new_count) {
+    ff_reset();  // I15: the trailing free region grows
     // Journal the header before reading anything: journaling may itself allocate a
     // journal chunk (and grow), which must not be overwritten below (I12).
     journal_header();
@@ -1192,6 +1219,11 @@ struct Pager::Impl {
         // pages; then search again (the entries written so far stay valid).
         if (jchunks.size() != chunks) continue;
         apply_mark(p, n, true);
+        // I15: first fit from a start that kept the invariant: no free region of >= n
+        // pages starts below p, so none of >= m >= n pages either; allocating only
+        // shrinks regions.
+        if (ff_serial == wcp->serial && ff_txid == hdr()->hd_txid)
+          for (uint64_t m = n; m <= kFfMax; ++m) ff_from[m] = std::max(ff_from[m], p);
         pst_header* h = hdr();
         h->hd_free_pages -= n;
         if (h->hd_free_hint == p) h->hd_free_hint = p + n;
@@ -1698,7 +1730,10 @@ struct Pager::Impl {
 
 // ============================================================================
 
-Pager::Pager() : impl_(new Impl) { impl_->lines.attach(&wc_); }
+Pager::Pager() : impl_(new Impl) {
+  impl_->lines.attach(&wc_);
+  impl_->wcp = &wc_;  // I15
+}
 Pager::~Pager() {
   try {
     close();
