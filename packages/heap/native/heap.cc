@@ -458,6 +458,8 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
           if (off != 0) return off;
         }
       }
+    } else if (ser != 0 && size > PST_HEAP_MAX_SMALL && size <= kHeapMaxAlloc) {
+      return alloc_large(size);  // write_ready() (I11): alloc_slow's checks pass
     }
   }
   return alloc_slow(size, zero);
@@ -755,7 +757,17 @@ __attribute__((noinline)) bool Heap::free_large_ref(SlabRef& r, uint64_t off) {
   if (pages == 0 || pages > PST_MAP_SPAN || !in_file(r.page + pages - 1) ||
       h->lg_size != (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
     return false;
-  free_located(Located{off, r.page, nullptr, h, 0, h->lg_size}, true);
+  // free_located()'s large branch, for a run of this epoch (fresh: its header needs no
+  // barrier, I12); the counter line first, so nothing is written if that throws.
+  pst_heap_meta* m = meta();
+  journal_counters(m);                                  // I1
+  uint64_t usable = h->lg_size;
+  h->lg_magic = kLargeDeadMagic;                        // I2: dead until the pager releases it at commit
+  pager_.free_pages(r.page);
+  freed_[freed_next_++ % kFreedRuns] = FreedRun{r.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
+  m->hp_large_pages -= pages;                           // I7
+  m->hp_bytes_live -= usable;
+  m->hp_blocks_live -= 1;
   return true;
 }
 
