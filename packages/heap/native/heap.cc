@@ -192,6 +192,7 @@ constexpr bool bitmaps_in_first_line() {
     if (offsetof(pst_slab, sl_bitmap) + (k.capacity + 63) / 64 * 8 > 64) return false;
   return offsetof(pst_slab, sl_live) < 64 && offsetof(pst_slab, sl_prev) + 8 <= 64;
 }
+static_assert(PST_HEAP_CLASS_COUNT < 63, "SlabRef tags keep the class in 6 bits, 63 = kLargeRef");
 static_assert(bitmaps_in_first_line(), "a slab's live bits, count and links share its header's first line");
 static_assert(kClasses[0].size == PST_HEAP_ALIGN, "smallest class is 16 bytes");
 static_assert(kClasses[PST_HEAP_CLASS_COUNT - 1].size == PST_HEAP_MAX_SMALL, "largest class is 32 KiB");
@@ -368,7 +369,7 @@ __attribute__((noinline)) uint64_t Heap::alloc_fast(uint64_t size) {
     return 0;
   pager_.will_write(page << PST_PAGE_SHIFT, 64);  // I1: the header line with every bit a block uses (I3)
   SlabRef& r = refs_[page % kSlabRefs];
-  r = SlabRef{ser, page, page << 6 | c, s, (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER, c};  // I12
+  r = SlabRef{ser, page, page << 6 | c};  // I12
   return alloc_from(r, s, c);
 }
 
@@ -386,26 +387,27 @@ inline void Heap::journal_counters(pst_heap_meta* m) {
 // validated in epoch `ser` (I12) and it is still live; nullptr otherwise.
 inline pst_slab* Heap::cached_slab(uint64_t start, unsigned c, uint64_t ser) const {
   const SlabRef& r = refs_[start % kSlabRefs];
-  if (r.serial != ser || r.head_tag != (start << 6 | c) || r.slab->sl_magic != PST_SLAB_MAGIC) return nullptr;
-  return r.slab;
+  if (r.serial != ser || r.page != start || r.tag != (start << 6 | c)) return nullptr;
+  pst_slab* s = slab_of(r);
+  return s->sl_magic == PST_SLAB_MAGIC ? s : nullptr;
 }
 
 // Remembers a slab page validated by a general path in this epoch, after the slab
 // header's first line was journaled (I12). The caller checked the header against the
 // class table (magic, class, block size, pages, capacity) and that `page` lies in the
 // slab's run.
-void Heap::remember(uint64_t page, uint64_t start, pst_slab* s, unsigned c) {
+void Heap::remember(uint64_t page, uint64_t start, unsigned c) {
   uint64_t ser = pager_.write_serial();
   if (ser == 0) return;
   refs_[page % kSlabRefs] =
-      SlabRef{ser, page, page == start ? (start << 6 | c) : ~uint64_t(0), s, (start << PST_PAGE_SHIFT) + PST_SLAB_HEADER, c};
+      SlabRef{ser, page, start << 6 | c};
 }
 
 // alloc()'s hot path when the block taken is the head slab's last free one: the slab
 // leaves its class's partial list (I5), as in alloc_small(). Needs the next slab on the
 // list validated in this epoch (I12); returns 0 and changes nothing otherwise.
 __attribute__((noinline)) uint64_t Heap::alloc_last(SlabRef& r, pst_slab* s, unsigned c) {
-  uint64_t page = (r.first - PST_SLAB_HEADER) >> PST_PAGE_SHIFT;
+  uint64_t page = r.tag >> 6;
   uint64_t next = s->sl_next;
   pst_slab* ns = nullptr;
   if (next != 0) {
@@ -433,7 +435,7 @@ inline uint64_t Heap::alloc_from(SlabRef& r, pst_slab* s, unsigned c) {
     if (__builtin_expect(idx >= k.capacity, 0)) return 0;  // I3 says bits >= capacity are clear: the general path judges
     s->sl_bitmap[w] |= uint64_t(1) << (idx % 64);
     s->sl_live++;
-    return r.first + uint64_t(idx) * k.size;  // I4
+    return first_of(r) + uint64_t(idx) * k.size;  // I4
   }
   return 0;
 }
@@ -447,8 +449,8 @@ uint64_t Heap::alloc(uint64_t size, bool zero) {
       const ClassInfo& k = kClasses[c];
       uint64_t page = meta()->hp_partial[c];
       SlabRef& r = refs_[page % kSlabRefs];
-      if (__builtin_expect(r.serial == ser && r.head_tag == (page << 6 | c), 1)) {
-        pst_slab* s = r.slab;
+      if (__builtin_expect(r.serial == ser && r.tag == (page << 6 | c) && r.page == page, 1)) {
+        pst_slab* s = slab_of(r);
         unsigned live = s->sl_live;
         if (__builtin_expect(s->sl_magic == PST_SLAB_MAGIC && live + 1 < k.capacity, 1)) {
           uint64_t off = alloc_from(r, s, c);
@@ -540,7 +542,7 @@ uint64_t Heap::alloc_small(unsigned c) {
   // I1: sl_live, the links and bitmap words 0-3 share the header's first 64-byte line;
   // words 4-7 are in the second.
   pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);
-  if (s->sl_block_size == k.size && s->sl_pages == k.pages) remember(page, page, s, c);  // I12
+  if (s->sl_block_size == k.size && s->sl_pages == k.pages) remember(page, page, c);  // I12
   s->sl_bitmap[idx / 64] |= uint64_t(1) << (idx % 64);
   s->sl_live++;
   if (s->sl_live == k.capacity) {  // I5: a full slab leaves the list (it is the head)
@@ -597,8 +599,7 @@ uint64_t Heap::alloc_large(uint64_t size) {
   m->hp_blocks_live += 1;
   uint64_t ser = pager_.write_serial();  // I12: a large run of this epoch (see free_large_ref)
   if (ser != 0)
-    refs_[page % kSlabRefs] = SlabRef{ser, page, ~uint64_t(0), reinterpret_cast<pst_slab*>(h),
-                                      (page << PST_PAGE_SHIFT) + PST_LARGE_HEADER, kLargeRef};
+    refs_[page % kSlabRefs] = SlabRef{ser, page, page << 6 | kLargeRef};
   return (page << PST_PAGE_SHIFT) + PST_LARGE_HEADER;  // I4
 }
 
@@ -687,7 +688,7 @@ __attribute__((noinline)) bool Heap::free_fast(uint64_t off) {
     return false;
   pager_.will_write(start << PST_PAGE_SHIFT, 64);  // I1: the header line with every bit a block uses (I3)
   SlabRef& r = refs_[page % kSlabRefs];
-  r = SlabRef{ser, page, page == start ? (page << 6 | c) : ~uint64_t(0), s, (start << PST_PAGE_SHIFT) + PST_SLAB_HEADER, c};  // I12
+  r = SlabRef{ser, page, start << 6 | c};  // I12
   return free_in(r, off);
 }
 
@@ -695,10 +696,10 @@ __attribute__((noinline)) bool Heap::free_fast(uint64_t off) {
 // no list (the slab was not full and does not become an empty one beside others);
 // false, changing nothing, otherwise or if `off` is not a live block of it.
 inline bool Heap::free_in(SlabRef& r, uint64_t off) {
-  pst_slab* s = r.slab;
+  pst_slab* s = slab_of(r);
   if (__builtin_expect(s->sl_magic != PST_SLAB_MAGIC, 0)) return false;  // freed (dead) since: the general path reports it
-  const ClassInfo& k = kClasses[r.cls];
-  uint64_t x = off - r.first;          // wraps below the first block: caught by the range test
+  const ClassInfo& k = kClasses[r.tag & 63];
+  uint64_t x = off - first_of(r);         // wraps below the first block: caught by the range test
   uint64_t q = (x * k.recip) >> 32;    // x / size (reciprocals_exact)
   if (__builtin_expect(x >= uint64_t(k.pages) * kPage || q * k.size != x || q >= k.capacity, 0)) return false;
   unsigned idx = unsigned(q);
@@ -717,9 +718,9 @@ inline bool Heap::free_in(SlabRef& r, uint64_t off) {
 // current head validated in this epoch (I12) and not the empty slab that the general
 // path would give back (I6); returns false and changes nothing otherwise.
 __attribute__((noinline)) bool Heap::free_into_full(SlabRef& r, unsigned idx) {
-  pst_slab* s = r.slab;
-  unsigned c = r.cls;
-  uint64_t start = (r.first - PST_SLAB_HEADER) >> PST_PAGE_SHIFT;
+  pst_slab* s = slab_of(r);
+  unsigned c = unsigned(r.tag & 63);
+  uint64_t start = r.tag >> 6;
   pst_heap_meta* m = meta();
   uint64_t head = m->hp_partial[c];
   pst_slab* hs = nullptr;
@@ -742,7 +743,7 @@ void Heap::free(uint64_t off) {
   // entries have page ~0, which no offset maps to, and a filled entry's serial is never 0.
   SlabRef& r = refs_[(off >> PST_PAGE_SHIFT) % kSlabRefs];
   if (__builtin_expect(r.serial == pager_.write_serial() && r.page == off >> PST_PAGE_SHIFT, 1)) {
-    if (__builtin_expect(r.cls < PST_HEAP_CLASS_COUNT, 1) ? free_in(r, off) : free_large_ref(r, off)) return;
+    if (__builtin_expect((r.tag & 63) < PST_HEAP_CLASS_COUNT, 1) ? free_in(r, off) : free_large_ref(r, off)) return;
   }
   free_slow(off);
 }
@@ -751,8 +752,8 @@ void Heap::free(uint64_t off) {
 // cls kLargeRef, I12): the page map need not be read again; the header is checked as
 // locate() does. False (the general path decides) for anything else.
 __attribute__((noinline)) bool Heap::free_large_ref(SlabRef& r, uint64_t off) {
-  auto* h = reinterpret_cast<pst_large*>(r.slab);
-  if (off != r.first || h->lg_magic != PST_LARGE_MAGIC) return false;  // e.g. freed (dead) since
+  auto* h = reinterpret_cast<pst_large*>(base_ + (r.page << PST_PAGE_SHIFT));
+  if (off != (r.page << PST_PAGE_SHIFT) + PST_LARGE_HEADER || h->lg_magic != PST_LARGE_MAGIC) return false;  // e.g. freed (dead) since
   uint64_t pages = h->lg_pages;
   if (pages == 0 || pages > PST_MAP_SPAN || !in_file(r.page + pages - 1) ||
       h->lg_size != (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
@@ -808,7 +809,7 @@ void Heap::free_located(const Located& b, bool fresh_large) {
   const ClassInfo& k = kClasses[c];
   bool was_full = s->sl_live == k.capacity;
   pager_.will_write(b.page << PST_PAGE_SHIFT, b.index < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
-  if (s->sl_pages == k.pages) remember(b.page, b.page, s, c);  // I12 (locate() checked the rest)
+  if (s->sl_pages == k.pages) remember(b.page, b.page, c);  // I12 (locate() checked the rest)
   s->sl_bitmap[b.index / 64] &= ~(uint64_t(1) << (b.index % 64));
   s->sl_live--;
   if (s->sl_live == 0) {

@@ -26,8 +26,10 @@
 //    call reads the mapping, so any number of processes (each with its own Pager +
 //    Heap) share one heap under the pager's lock, and a block allocated by one process
 //    can be freed by another. (Its only caches — the meta page's address, the mapped
-//    page count, and the large runs freed in the current transaction — are validated
-//    against the file or the pager before use.)
+//    page count, the large runs freed in the current transaction, and the slab pages
+//    and large runs validated in the current write epoch (heap I12, keyed by
+//    Pager::write_serial(), so a commit, abort, savepoint or rollback empties them) —
+//    are validated against the file or the pager before use.)
 //  * A large block freed in the transaction that allocated it gives its pages back at
 //    once: the next large alloc of the same page count reuses the run (the pager's
 //    reclaim_fresh) instead of taking new pages. Runs that were live when the
@@ -174,7 +176,7 @@ class Heap {
   uint64_t alloc_slow(uint64_t size, bool zero);
   void free_slow(uint64_t off);
   pst_slab* cached_slab(uint64_t start, unsigned c, uint64_t ser) const;
-  void remember(uint64_t page, uint64_t start, pst_slab* s, unsigned c);
+  void remember(uint64_t page, uint64_t start, unsigned c);
   uint64_t alloc_last(SlabRef& r, pst_slab* s, unsigned c);
   bool free_into_full(SlabRef& r, unsigned idx);
   bool free_large_ref(SlabRef& r, uint64_t off);
@@ -205,19 +207,20 @@ class Heap {
   static constexpr unsigned kFreedRuns = 8;
   // Slab pages the fast paths validated in the current write epoch (heap I12): a
   // direct-mapped cache keyed by (Pager::write_serial(), page). An entry says: in this
-  // epoch `page` was found to be a page of the slab of class `cls` whose header is at
-  // `slab` (page map and header checked), and the header's first 64-byte line (sl_live,
+  // epoch `page` was found to be a page of the slab of class `tag & 63` whose run
+  // starts at page `tag >> 6` (page map and header checked), and the header's first
+  // 64-byte line (sl_live,
   // the links and every bitmap bit a block uses) was journaled. A new epoch (commit,
   // abort, savepoint, rollback_to, close) changes the serial, which empties the cache.
-  struct alignas(64) SlabRef {  // one cache line (and a power-of-two stride)
-    uint64_t serial = 0;         // Pager::write_serial() when filled; never 0 once filled
+  struct alignas(32) SlabRef {  // 32 bytes: two per cache line
+    uint64_t serial = 0;           // Pager::write_serial() when filled; never 0 once filled
     uint64_t page = ~uint64_t(0);  // the key: a page of the slab (~0 = empty: no offset maps to it)
-    uint64_t head_tag = ~uint64_t(0);  // start << 6 | cls when page == start (alloc's key), else ~0
-    pst_slab* slab = nullptr;    // its header, at `start`
-    uint64_t first = 0;          // byte offset of its first block (start * 4096 + PST_SLAB_HEADER)
-    uint32_t cls = 0;            // its size class, or kLargeRef: a large run (`slab` is its pst_large)
+    uint64_t tag = 0;              // start << 6 | class (start: the run's first page), or
+                                   // page << 6 | kLargeRef for a large run of this epoch
   };
-  static constexpr uint32_t kLargeRef = 0xFFFFFFFFu;
+  static constexpr uint64_t kLargeRef = 63;  // tag's class for a large run (classes are < 64)
+  pst_slab* slab_of(const SlabRef& r) const { return reinterpret_cast<pst_slab*>(base_ + ((r.tag >> 6) << PST_PAGE_SHIFT)); }
+  static uint64_t first_of(const SlabRef& r) { return ((r.tag >> 6) << PST_PAGE_SHIFT) + PST_SLAB_HEADER; }
   uint64_t counters_ser_ = 0;  // write_serial() in which the meta counter line was journaled
   static constexpr unsigned kSlabRefs = 256;
   SlabRef refs_[kSlabRefs];

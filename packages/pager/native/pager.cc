@@ -218,25 +218,37 @@ uint64_t now_ms() {
   return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
-// Open-addressing hash set of u64 keys with O(1) clear (generation stamps). Used for
-// the journaled 64-byte line numbers of the current transaction (I11).
+// The set of journaled 64-byte line numbers of the current transaction (I11): an
+// open-addressing hash table keyed by page (line / 64) holding a 64-bit mask of the
+// page's lines, with O(1) clear (generation stamps in the key). Keying by page keeps
+// the lines of one page (a slab header and its blocks, a record and its neighbours)
+// in one slot, so a transaction touches fewer cache lines of the set.
 class LineSet {
  public:
-  LineSet() { slots_.resize(1024); }
+  LineSet() { slots_.resize(512); }
   void attach(Pager::WriteCache* wc) { wc_ = wc; }  // emptied by every clear() (I14)
-  // Adds k; true if it was not there yet (one probe sequence for both).
+  // Adds line k; true if it was not there yet (one probe sequence for both).
   bool insert(uint64_t k) {
-    if ((count_ + 1) * 2 > slots_.size()) grow();
+    uint64_t page = k >> 6, bit = uint64_t(1) << (k & 63);
+    uint64_t key = (gen_ << kPageBits) | page;  // a store has < 2^34 pages
     size_t mask = slots_.size() - 1;
-    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash(page) & mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
-      if (s.gen != gen_) {
-        s.gen = gen_;
-        s.key = k;
+      if (s.key == key) {
+        if (s.lines & bit) return false;
+        s.lines |= bit;
+        return true;
+      }
+      if ((s.key >> kPageBits) != gen_) {  // a free slot (an older generation)
+        if ((count_ + 1) * 2 > slots_.size()) {
+          grow();
+          return insert(k);
+        }
+        s.key = key;
+        s.lines = bit;
         ++count_;
         return true;
       }
-      if (s.key == k) return false;
     }
   }
   void clear() {
@@ -244,34 +256,39 @@ class LineSet {
     if (count_ == 0) return;
     count_ = 0;
     if (slots_.size() > (1u << 16)) {  // a big transaction: give the memory back
-      slots_.assign(1024, Slot{});
+      slots_.assign(512, Slot{});
       gen_ = 1;
       return;
     }
-    if (++gen_ == 0) {  // wrapped: reset stamps so stale slots cannot match
-      for (Slot& s : slots_) s.gen = 0;
+    if (++gen_ == kGenLimit) {  // wrapped: reset stamps so stale slots cannot match
+      for (Slot& s : slots_) s = Slot{};
       gen_ = 1;
     }
   }
 
  private:
+  static constexpr unsigned kPageBits = 34;
+  static constexpr uint64_t kGenLimit = uint64_t(1) << (64 - kPageBits);
   struct Slot {
-    uint64_t key = 0;
-    uint32_t gen = 0;
+    uint64_t key = 0;    // gen << 34 | page; generation 0 is never current (gen_ >= 1)
+    uint64_t lines = 0;  // bit i: line i of the page is in the set
   };
   static size_t hash(uint64_t k) { return size_t((k * 0x9E3779B97F4A7C15ull) >> 17); }
-  void grow() {
+  void grow() {  // doubles the table, keeping the current generation's pages
     std::vector<Slot> old;
     old.swap(slots_);
     slots_.assign(old.size() * 2, Slot{});
-    uint32_t g = gen_;
-    count_ = 0;
-    for (const Slot& s : old)
-      if (s.gen == g) insert(s.key);
+    size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if ((s.key >> kPageBits) != gen_) continue;
+      size_t i = hash(s.key & ((uint64_t(1) << kPageBits) - 1)) & mask;
+      while ((slots_[i].key >> kPageBits) == gen_) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
   }
   std::vector<Slot> slots_;
-  uint32_t gen_ = 1;
-  size_t count_ = 0;
+  uint64_t gen_ = 1;
+  size_t count_ = 0;  // pages in the set
   Pager::WriteCache* wc_ = nullptr;
 };
 
