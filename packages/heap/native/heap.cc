@@ -36,6 +36,18 @@
 //     (open, writable transaction); otherwise require_open_txn() runs them first. They
 //     read the page map directly (persist_format.h) for pages below hd_page_count and
 //     the mapped size, as Pager::run_start() does.
+//  I12 A SlabRef (heap.h) filled under Pager::write_serial() S is trusted only while
+//     write_serial() is still S: the pager guarantees that until then the transaction
+//     is open and writable, lines it journaled stay journaled (so the slab header's
+//     first line needs no new will_write) and allocated pages stay allocated (frees
+//     are deferred to commit, reclaim_fresh takes back dead LARGE runs only), so the
+//     page is still part of the same slab run, whose class fields only new_slab()
+//     writes (on fresh pages). What can change within the epoch is re-read on every
+//     use: sl_magic (the slab may have been freed, by this or another Heap on the same
+//     Pager), sl_live, the bitmap and the links; hp_partial[c] is read from the meta
+//     page and must name the cached page. Index arithmetic uses the cached class
+//     (kClasses), never header fields, so a damaged header cannot make a fast path
+//     write outside the header's first line.
 //
 // The heap holds no state in memory besides the pager reference, the mapping's base
 // address (stable for the Pager's life) and caches validated before use (heap.h):
@@ -171,6 +183,17 @@ constexpr bool reciprocals_exact() {
   return true;
 }
 static_assert(reciprocals_exact(), "reciprocal division is exact within a slab");
+
+// Every bitmap bit a block uses lies in bitmap words 0-3, i.e. in the slab header's
+// first 64-byte line with sl_live and the links: an alloc or free that changes no list
+// writes (and journals) that one line (I1, I12).
+constexpr bool bitmaps_in_first_line() {
+  for (const ClassInfo& k : kClasses)
+    if (offsetof(pst_slab, sl_bitmap) + (k.capacity + 63) / 64 * 8 > 64) return false;
+  return offsetof(pst_slab, sl_live) < 64 && offsetof(pst_slab, sl_prev) + 8 <= 64;
+}
+static_assert(PST_HEAP_CLASS_COUNT < 63, "SlabRef tags keep the class in 6 bits, 63 = kLargeRef");
+static_assert(bitmaps_in_first_line(), "a slab's live bits, count and links share its header's first line");
 static_assert(kClasses[0].size == PST_HEAP_ALIGN, "smallest class is 16 bytes");
 static_assert(kClasses[PST_HEAP_CLASS_COUNT - 1].size == PST_HEAP_MAX_SMALL, "largest class is 32 KiB");
 
@@ -333,33 +356,124 @@ void Heap::init() {
 // Anything else (no partial slab, the slab fills up, a damaged header: the general
 // path reports it) returns 0 and alloc() takes the general path. Keeps I1 and I3 as
 // alloc_small() does.
-inline uint64_t Heap::alloc_fast(uint64_t size) {
-  if (!pager_.write_ready() || size - 1 >= PST_HEAP_MAX_SMALL) return 0;
+__attribute__((noinline)) uint64_t Heap::alloc_fast(uint64_t size) {
+  uint64_t ser = pager_.write_serial();  // 0 unless write_ready() (I11)
+  if (ser == 0 || size - 1 >= PST_HEAP_MAX_SMALL) return 0;
   unsigned c = kLookup[(size + 15) >> 4];
   const ClassInfo& k = kClasses[c];
   uint64_t page = meta()->hp_partial[c];
   if (page == 0 || page >= limit_cache_) return 0;
   auto* s = reinterpret_cast<pst_slab*>(base_ + (page << PST_PAGE_SHIFT));
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class != c || s->sl_capacity != k.capacity ||
-      unsigned(s->sl_live) + 1 >= k.capacity)
+      s->sl_block_size != k.size || s->sl_pages != k.pages || unsigned(s->sl_live) + 1 >= k.capacity)
     return 0;
+  pager_.will_write(page << PST_PAGE_SHIFT, 64);  // I1: the header line with every bit a block uses (I3)
+  SlabRef& r = refs_[page % kSlabRefs];
+  r = SlabRef{ser, page, page << 6 | c};  // I12
+  return alloc_from(r, s, c);
+}
+
+// Journals the meta page's counter line (hp_bytes_live .. hp_large_pages, one 64-byte
+// line: static_assert above) before a counter changes (I1, I7); once per write epoch,
+// as the pager keeps a journaled line journaled until the epoch ends (I12).
+inline void Heap::journal_counters(pst_heap_meta* m) {
+  uint64_t ser = pager_.write_serial();
+  if (ser != 0 && ser == counters_ser_) return;
+  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base_), 32);
+  counters_ser_ = pager_.write_serial();
+}
+
+// The header of the slab starting at `start` if a SlabRef says it is a class-c slab
+// validated in epoch `ser` (I12) and it is still live; nullptr otherwise.
+inline pst_slab* Heap::cached_slab(uint64_t start, unsigned c, uint64_t ser) const {
+  const SlabRef& r = refs_[start % kSlabRefs];
+  if (r.serial != ser || r.page != start || r.tag != (start << 6 | c)) return nullptr;
+  pst_slab* s = slab_of(r);
+  return s->sl_magic == PST_SLAB_MAGIC ? s : nullptr;
+}
+
+// Remembers a slab page validated by a general path in this epoch, after the slab
+// header's first line was journaled (I12). The caller checked the header against the
+// class table (magic, class, block size, pages, capacity) and that `page` lies in the
+// slab's run.
+void Heap::remember(uint64_t page, uint64_t start, unsigned c) {
+  uint64_t ser = pager_.write_serial();
+  if (ser == 0) return;
+  refs_[page % kSlabRefs] =
+      SlabRef{ser, page, start << 6 | c};
+}
+
+// alloc()'s hot path when the block taken is the head slab's last free one: the slab
+// leaves its class's partial list (I5), as in alloc_small(). Needs the next slab on the
+// list validated in this epoch (I12); returns 0 and changes nothing otherwise.
+__attribute__((noinline)) uint64_t Heap::alloc_last(SlabRef& r, pst_slab* s, unsigned c) {
+  uint64_t page = r.tag >> 6;
+  uint64_t next = s->sl_next;
+  pst_slab* ns = nullptr;
+  if (next != 0) {
+    if (next == page || !(ns = cached_slab(next, c, r.serial))) return 0;
+  }
+  pst_heap_meta* m = meta();
+  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base_), 8);  // I1 (ns, s: I12)
+  uint64_t off = alloc_from(r, s, c);
+  if (off == 0) return 0;
+  m->hp_partial[c] = next;  // I5: a full slab is on no list
+  if (ns) ns->sl_prev = 0;
+  s->sl_next = 0;
+  s->sl_prev = 0;
+  return off;
+}
+
+// Takes the first free block of a slab the caller validated in this epoch (r, I12)
+// and knows to stay partial (sl_live + 1 < capacity); 0 if the bitmap disagrees.
+inline uint64_t Heap::alloc_from(SlabRef& r, pst_slab* s, unsigned c) {
+  const ClassInfo& k = kClasses[c];
   for (unsigned w = 0; w * 64 < k.capacity; w++) {
     uint64_t freebits = ~s->sl_bitmap[w];
     if (freebits == 0) continue;
     unsigned idx = w * 64 + unsigned(__builtin_ctzll(freebits));
-    if (idx >= k.capacity) return 0;  // I3 says bits >= capacity are clear: let the general path judge
-    pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+    if (__builtin_expect(idx >= k.capacity, 0)) return 0;  // I3 says bits >= capacity are clear: the general path judges
     s->sl_bitmap[w] |= uint64_t(1) << (idx % 64);
     s->sl_live++;
-    return (page << PST_PAGE_SHIFT) + PST_SLAB_HEADER + uint64_t(idx) * k.size;  // I4
+    return first_of(r) + uint64_t(idx) * k.size;  // I4
   }
   return 0;
 }
 
 uint64_t Heap::alloc(uint64_t size, bool zero) {
-  if (!zero) {
+  if (__builtin_expect(!zero, 1)) {
+    // Hot path: the head slab of the class, validated earlier in this epoch (I12).
+    uint64_t ser = pager_.write_serial();  // 0 unless write_ready() (I11)
+    if (__builtin_expect(ser != 0 && size - 1 < PST_HEAP_MAX_SMALL, 1)) {
+      unsigned c = kLookup[(size + 15) >> 4];
+      const ClassInfo& k = kClasses[c];
+      uint64_t page = meta()->hp_partial[c];
+      SlabRef& r = refs_[page % kSlabRefs];
+      if (__builtin_expect(r.serial == ser && r.tag == (page << 6 | c) && r.page == page, 1)) {
+        pst_slab* s = slab_of(r);
+        unsigned live = s->sl_live;
+        if (__builtin_expect(s->sl_magic == PST_SLAB_MAGIC && live + 1 < k.capacity, 1)) {
+          uint64_t off = alloc_from(r, s, c);
+          if (__builtin_expect(off != 0, 1)) return off;
+        } else if (s->sl_magic == PST_SLAB_MAGIC && live + 1 == k.capacity) {
+          uint64_t off = alloc_last(r, s, c);  // the slab fills up and leaves the list
+          if (off != 0) return off;
+        }
+      }
+    } else if (ser != 0 && size > PST_HEAP_MAX_SMALL && size <= kHeapMaxAlloc) {
+      return alloc_large(size);  // write_ready() (I11): alloc_slow's checks pass
+    }
+  }
+  return alloc_slow(size, zero);
+}
+
+// Everything alloc()'s hot path does not handle: a slab not yet validated in this
+// epoch (alloc_fast fills its SlabRef), a full or missing head slab, large blocks,
+// zero-filled blocks, errors. Out of line so the hot path needs no stack frame.
+__attribute__((noinline)) uint64_t Heap::alloc_slow(uint64_t size, bool zero) {
+  if (!zero && size <= PST_HEAP_MAX_SMALL) {
     uint64_t off = alloc_fast(size);
-    if (__builtin_expect(off != 0, 1)) return off;
+    if (off != 0) return off;
   }
   if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("alloc");  // I11
   if (size == 0) throw Error(Code::INVALID, "alloc(0): size must be at least 1 byte");
@@ -396,7 +510,7 @@ uint64_t Heap::new_slab(unsigned c, pst_heap_meta* m) {
   assert(m->hp_partial[c] == 0);
   pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base), 8);
   m->hp_partial[c] = page;
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);  // I7
+  journal_counters(m);  // I1, I7
   m->hp_slab_pages += k.pages;
   return page;
 }
@@ -428,6 +542,7 @@ uint64_t Heap::alloc_small(unsigned c) {
   // I1: sl_live, the links and bitmap words 0-3 share the header's first 64-byte line;
   // words 4-7 are in the second.
   pager_.will_write(page << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);
+  if (s->sl_block_size == k.size && s->sl_pages == k.pages) remember(page, page, c);  // I12
   s->sl_bitmap[idx / 64] |= uint64_t(1) << (idx % 64);
   s->sl_live++;
   if (s->sl_live == k.capacity) {  // I5: a full slab leaves the list (it is the head)
@@ -453,7 +568,8 @@ uint64_t Heap::alloc_small(unsigned c) {
 // back from the pager (I10); 0 if there is none.
 uint64_t Heap::reuse_freed_run(uint64_t pages) {
   uint64_t epoch = pager_.fresh_epoch();
-  for (FreedRun& r : freed_) {
+  for (unsigned i = 1; i <= kFreedRuns; i++) {  // newest first: a pair reuses the run it just freed
+    FreedRun& r = freed_[(freed_next_ - i) % kFreedRuns];
     if (r.pages != pages || r.epoch != epoch) continue;
     uint64_t page = r.page;
     r = FreedRun{};
@@ -477,10 +593,13 @@ uint64_t Heap::alloc_large(uint64_t size) {
   h->lg_magic = PST_LARGE_MAGIC;
   h->lg_pages = pages;
   h->lg_size = (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER;  // I8
-  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+  journal_counters(m);  // I1, I7
   m->hp_large_pages += pages;
   m->hp_bytes_live += h->lg_size;
   m->hp_blocks_live += 1;
+  uint64_t ser = pager_.write_serial();  // I12: a large run of this epoch (see free_large_ref)
+  if (ser != 0)
+    refs_[page % kSlabRefs] = SlabRef{ser, page, page << 6 | kLargeRef};
   return (page << PST_PAGE_SHIFT) + PST_LARGE_HEADER;  // I4
 }
 
@@ -546,9 +665,10 @@ uint64_t Heap::usable_size(uint64_t off) const { return locate(off, "usable_size
 // other partial slabs (no list changes). Validates like locate(); anything else
 // (including every invalid offset) returns false and free() takes the general path,
 // which reports it. Keeps I1 and I3 as free_located() does.
-inline bool Heap::free_fast(uint64_t off) {
+__attribute__((noinline)) bool Heap::free_fast(uint64_t off) {
+  uint64_t ser = pager_.write_serial();  // 0 unless write_ready() (I11)
   uint64_t page = off >> PST_PAGE_SHIFT;
-  if (!pager_.write_ready() || off % PST_HEAP_ALIGN != 0 || page >= limit_cache_) return false;
+  if (ser == 0 || off % PST_HEAP_ALIGN != 0 || page >= limit_cache_) return false;
   uint64_t start = map_run_start(page);
   if (start == UINT64_MAX || start == 0 || start == PST_MAP_PAGE(start / PST_MAP_SPAN) || start == hdr_->hd_slots[0])
     return false;
@@ -562,30 +682,105 @@ inline bool Heap::free_fast(uint64_t off) {
     return true;
   }
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class >= PST_HEAP_CLASS_COUNT) return false;
-  const ClassInfo& k = kClasses[s->sl_class];
-  if (s->sl_block_size != k.size || s->sl_capacity != k.capacity) return false;
-  uint64_t x = off - (start << PST_PAGE_SHIFT) - PST_SLAB_HEADER;  // wraps below the header: caught by q
-  uint64_t q = (x * k.recip) >> 32;                                 // x / size (reciprocals_exact)
-  if (x >= uint64_t(k.pages) * kPage || q * k.size != x || q >= k.capacity) return false;
+  unsigned c = s->sl_class;
+  const ClassInfo& k = kClasses[c];
+  if (s->sl_block_size != k.size || s->sl_capacity != k.capacity || s->sl_pages != k.pages || page - start >= k.pages)
+    return false;
+  pager_.will_write(start << PST_PAGE_SHIFT, 64);  // I1: the header line with every bit a block uses (I3)
+  SlabRef& r = refs_[page % kSlabRefs];
+  r = SlabRef{ser, page, start << 6 | c};  // I12
+  return free_in(r, off);
+}
+
+// Frees block `off` of the slab of r (validated in this epoch, I12) when that changes
+// no list (the slab was not full and does not become an empty one beside others);
+// false, changing nothing, otherwise or if `off` is not a live block of it.
+inline bool Heap::free_in(SlabRef& r, uint64_t off) {
+  pst_slab* s = slab_of(r);
+  if (__builtin_expect(s->sl_magic != PST_SLAB_MAGIC, 0)) return false;  // freed (dead) since: the general path reports it
+  const ClassInfo& k = kClasses[r.tag & 63];
+  uint64_t x = off - first_of(r);         // wraps below the first block: caught by the range test
+  uint64_t q = (x * k.recip) >> 32;    // x / size (reciprocals_exact)
+  if (__builtin_expect(x >= uint64_t(k.pages) * kPage || q * k.size != x || q >= k.capacity, 0)) return false;
   unsigned idx = unsigned(q);
   uint64_t bit = uint64_t(1) << (idx % 64);
   unsigned live = s->sl_live;
-  if (!(s->sl_bitmap[idx / 64] & bit) || live >= k.capacity || live == 0) return false;
-  if (live == 1 && (s->sl_prev != 0 || s->sl_next != 0)) return false;  // I6: empty beside others
-  pager_.will_write(start << PST_PAGE_SHIFT, idx < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+  if (__builtin_expect(!(s->sl_bitmap[idx / 64] & bit) || live > k.capacity || live == 0, 0)) return false;
+  if (__builtin_expect(live == k.capacity, 0)) return free_into_full(r, idx);  // the slab joins its list
+  if (__builtin_expect(live == 1 && (s->sl_prev != 0 || s->sl_next != 0), 0)) return false;  // I6: empty beside others
   s->sl_bitmap[idx / 64] &= ~bit;
   s->sl_live = uint16_t(live - 1);
   return true;
 }
 
+// free()'s hot path for a block of a full slab: the slab, now with one free block,
+// joins its class's partial list at the head (I5), as in free_located(). Needs the
+// current head validated in this epoch (I12) and not the empty slab that the general
+// path would give back (I6); returns false and changes nothing otherwise.
+__attribute__((noinline)) bool Heap::free_into_full(SlabRef& r, unsigned idx) {
+  pst_slab* s = slab_of(r);
+  unsigned c = unsigned(r.tag & 63);
+  uint64_t start = r.tag >> 6;
+  pst_heap_meta* m = meta();
+  uint64_t head = m->hp_partial[c];
+  pst_slab* hs = nullptr;
+  if (head != 0) {
+    if (head == start || !(hs = cached_slab(head, c, r.serial))) return false;
+    if (hs->sl_live == 0 && hs->sl_next == 0) return false;  // I6: the general path gives it back
+  }
+  pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_partial[c]) - base_), 8);  // I1 (hs, s: I12)
+  s->sl_bitmap[idx / 64] &= ~(uint64_t(1) << (idx % 64));
+  s->sl_live = uint16_t(s->sl_live - 1);
+  s->sl_prev = 0;
+  s->sl_next = head;
+  if (hs) hs->sl_prev = start;
+  m->hp_partial[c] = start;
+  return true;
+}
+
 void Heap::free(uint64_t off) {
-  if (__builtin_expect(free_fast(off), 1)) return;
+  // Hot path: a block of a slab page validated earlier in this epoch (I12). Empty
+  // entries have page ~0, which no offset maps to, and a filled entry's serial is never 0.
+  SlabRef& r = refs_[(off >> PST_PAGE_SHIFT) % kSlabRefs];
+  if (__builtin_expect(r.serial == pager_.write_serial() && r.page == off >> PST_PAGE_SHIFT, 1)) {
+    if (__builtin_expect((r.tag & 63) < PST_HEAP_CLASS_COUNT, 1) ? free_in(r, off) : free_large_ref(r, off)) return;
+  }
+  free_slow(off);
+}
+
+// free() of a large block this Heap allocated earlier in the epoch (its SlabRef has
+// cls kLargeRef, I12): the page map need not be read again; the header is checked as
+// locate() does. False (the general path decides) for anything else.
+__attribute__((noinline)) bool Heap::free_large_ref(SlabRef& r, uint64_t off) {
+  auto* h = reinterpret_cast<pst_large*>(base_ + (r.page << PST_PAGE_SHIFT));
+  if (off != (r.page << PST_PAGE_SHIFT) + PST_LARGE_HEADER || h->lg_magic != PST_LARGE_MAGIC) return false;  // e.g. freed (dead) since
+  uint64_t pages = h->lg_pages;
+  if (pages == 0 || pages > PST_MAP_SPAN || !in_file(r.page + pages - 1) ||
+      h->lg_size != (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
+    return false;
+  // free_located()'s large branch, for a run of this epoch (fresh: its header needs no
+  // barrier, I12); the counter line first, so nothing is written if that throws.
+  pst_heap_meta* m = meta();
+  journal_counters(m);                                  // I1
+  uint64_t usable = h->lg_size;
+  h->lg_magic = kLargeDeadMagic;                        // I2: dead until the pager releases it at commit
+  pager_.free_pages(r.page);
+  freed_[freed_next_++ % kFreedRuns] = FreedRun{r.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
+  m->hp_large_pages -= pages;                           // I7
+  m->hp_bytes_live -= usable;
+  m->hp_blocks_live -= 1;
+  return true;
+}
+
+// Everything free()'s hot path does not handle (out of line, see alloc_slow).
+__attribute__((noinline)) void Heap::free_slow(uint64_t off) {
+  if (free_fast(off)) return;
   if (__builtin_expect(!pager_.write_ready(), 0)) require_open_txn("free");  // I11
   Located b = locate(off, "free");
   free_located(b);
 }
 
-void Heap::free_located(const Located& b) {
+void Heap::free_located(const Located& b, bool fresh_large) {
   pst_heap_meta* m = meta();
   uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
@@ -599,11 +794,11 @@ void Heap::free_located(const Located& b) {
   if (b.large) {
     pst_large* h = b.large;
     uint64_t pages = h->lg_pages, usable = h->lg_size;
-    pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1
+    if (!fresh_large) pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1 (a run of this epoch is fresh: I12)
     h->lg_magic = kLargeDeadMagic;                    // I2: dead until the pager releases it at commit
     pager_.free_pages(b.page);
     freed_[freed_next_++ % kFreedRuns] = FreedRun{b.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
-    pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+    journal_counters(m);  // I1, I7
     m->hp_large_pages -= pages;  // I7
     m->hp_bytes_live -= usable;
     m->hp_blocks_live -= 1;
@@ -614,6 +809,7 @@ void Heap::free_located(const Located& b) {
   const ClassInfo& k = kClasses[c];
   bool was_full = s->sl_live == k.capacity;
   pager_.will_write(b.page << PST_PAGE_SHIFT, b.index < 256 ? 64 : PST_SLAB_HEADER);  // I1 (see alloc_small)
+  if (s->sl_pages == k.pages) remember(b.page, b.page, c);  // I12 (locate() checked the rest)
   s->sl_bitmap[b.index / 64] &= ~(uint64_t(1) << (b.index % 64));
   s->sl_live--;
   if (s->sl_live == 0) {
@@ -638,7 +834,7 @@ void Heap::free_located(const Located& b) {
       }
       s->sl_magic = kSlabDeadMagic;  // I2 (header already journaled above)
       pager_.free_pages(b.page);
-      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+      journal_counters(m);  // I1, I7
       m->hp_slab_pages -= k.pages;  // I7
       return;
     }
@@ -653,7 +849,7 @@ void Heap::free_located(const Located& b) {
         pager_.will_write(head << PST_PAGE_SHIFT, 8);
         hs->sl_magic = kSlabDeadMagic;
         pager_.free_pages(head);
-        pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base), 32);
+        journal_counters(m);  // I1, I7
         m->hp_slab_pages -= k.pages;  // I7
         head = 0;
       }
@@ -689,7 +885,7 @@ uint64_t Heap::realloc(uint64_t off, uint64_t size) {
       pager_.will_write(b.page << PST_PAGE_SHIFT, PST_LARGE_HEADER);  // I1
       h->lg_pages = pages;
       h->lg_size = (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER;  // I8
-      pager_.will_write(uint64_t(reinterpret_cast<uint8_t*>(&m->hp_bytes_live) - base_), 32);
+      journal_counters(m);  // I1, I7
       m->hp_large_pages += added;  // I7
       m->hp_bytes_live += added << PST_PAGE_SHIFT;
       return off;

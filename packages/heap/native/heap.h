@@ -26,8 +26,10 @@
 //    call reads the mapping, so any number of processes (each with its own Pager +
 //    Heap) share one heap under the pager's lock, and a block allocated by one process
 //    can be freed by another. (Its only caches — the meta page's address, the mapped
-//    page count, and the large runs freed in the current transaction — are validated
-//    against the file or the pager before use.)
+//    page count, the large runs freed in the current transaction, and the slab pages
+//    and large runs validated in the current write epoch (heap I12, keyed by
+//    Pager::write_serial(), so a commit, abort, savepoint or rollback empties them) —
+//    are validated against the file or the pager before use.)
 //  * A large block freed in the transaction that allocated it gives its pages back at
 //    once: the next large alloc of the same page count reuses the run (the pager's
 //    reclaim_fresh) instead of taking new pages. Runs that were live when the
@@ -168,14 +170,25 @@ class Heap {
   }
   Located locate(uint64_t off, const char* op) const;
   uint64_t map_run_start(uint64_t page) const;
+  struct SlabRef;
   uint64_t alloc_fast(uint64_t size);
   bool free_fast(uint64_t off);
+  uint64_t alloc_slow(uint64_t size, bool zero);
+  void free_slow(uint64_t off);
+  pst_slab* cached_slab(uint64_t start, unsigned c, uint64_t ser) const;
+  void remember(uint64_t page, uint64_t start, unsigned c);
+  uint64_t alloc_last(SlabRef& r, pst_slab* s, unsigned c);
+  bool free_into_full(SlabRef& r, unsigned idx);
+  bool free_large_ref(SlabRef& r, uint64_t off);
+  uint64_t alloc_from(SlabRef& r, pst_slab* s, unsigned c);
+  bool free_in(SlabRef& r, uint64_t off);
   void require_open_txn(const char* op) const;
   uint64_t reuse_freed_run(uint64_t pages);
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
   uint64_t new_slab(unsigned c, pst_heap_meta* m);
-  void free_located(const Located& b);
+  void free_located(const Located& b, bool fresh_large = false);
+  void journal_counters(pst_heap_meta* m);
   void require_txn(const char* op) const;
   bool pager_owned(uint64_t page, std::vector<uint64_t>* journal_pages) const;
 
@@ -192,6 +205,25 @@ class Heap {
     uint64_t page = 0, pages = 0, epoch = 0;
   };
   static constexpr unsigned kFreedRuns = 8;
+  // Slab pages the fast paths validated in the current write epoch (heap I12): a
+  // direct-mapped cache keyed by (Pager::write_serial(), page). An entry says: in this
+  // epoch `page` was found to be a page of the slab of class `tag & 63` whose run
+  // starts at page `tag >> 6` (page map and header checked), and the header's first
+  // 64-byte line (sl_live,
+  // the links and every bitmap bit a block uses) was journaled. A new epoch (commit,
+  // abort, savepoint, rollback_to, close) changes the serial, which empties the cache.
+  struct alignas(32) SlabRef {  // 32 bytes: two per cache line
+    uint64_t serial = 0;           // Pager::write_serial() when filled; never 0 once filled
+    uint64_t page = ~uint64_t(0);  // the key: a page of the slab (~0 = empty: no offset maps to it)
+    uint64_t tag = 0;              // start << 6 | class (start: the run's first page), or
+                                   // page << 6 | kLargeRef for a large run of this epoch
+  };
+  static constexpr uint64_t kLargeRef = 63;  // tag's class for a large run (classes are < 64)
+  pst_slab* slab_of(const SlabRef& r) const { return reinterpret_cast<pst_slab*>(base_ + ((r.tag >> 6) << PST_PAGE_SHIFT)); }
+  static uint64_t first_of(const SlabRef& r) { return ((r.tag >> 6) << PST_PAGE_SHIFT) + PST_SLAB_HEADER; }
+  uint64_t counters_ser_ = 0;  // write_serial() in which the meta counter line was journaled
+  static constexpr unsigned kSlabRefs = 256;
+  SlabRef refs_[kSlabRefs];
   FreedRun freed_[kFreedRuns];
   unsigned freed_next_ = 0;
 };

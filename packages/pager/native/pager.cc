@@ -55,6 +55,13 @@
 //      become journal chunks until commit (I7), so an entry proves that will_write's
 //      checks (open, writable transaction, in range, not the pager's) would pass and
 //      that it would journal nothing.
+//  I15 find_free() may start above hd_free_hint at ff_from[n] (n <= 64 pages): first fit
+//      from there returned p, so no free region of >= n pages starts below p; while no
+//      page is freed and the store does not grow, allocations only shrink regions, so
+//      that stays true. The hints live in memory and are dropped whenever that could
+//      change: a page freed (apply_mark), a rollback (restored map bytes), growth, a new
+//      write epoch (WriteCache::serial: commit, abort, savepoint, rollback_to, close)
+//      or a commit by anyone (hd_txid). Results are those of a scan from hd_free_hint.
 //
 // Durability 'full' (F1-F10; the 'process' mode above is unchanged by them)
 // ---------------------------------------------------------------------------
@@ -225,25 +232,37 @@ uint64_t now_ms() {
   return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
-// Open-addressing hash set of u64 keys with O(1) clear (generation stamps). Used for
-// the journaled 64-byte line numbers of the current transaction (I11).
+// The set of journaled 64-byte line numbers of the current transaction (I11): an
+// open-addressing hash table keyed by page (line / 64) holding a 64-bit mask of the
+// page's lines, with O(1) clear (generation stamps in the key). Keying by page keeps
+// the lines of one page (a slab header and its blocks, a record and its neighbours)
+// in one slot, so a transaction touches fewer cache lines of the set.
 class LineSet {
  public:
-  LineSet() { slots_.resize(1024); }
+  LineSet() { slots_.resize(512); }
   void attach(Pager::WriteCache* wc) { wc_ = wc; }  // emptied by every clear() (I14)
-  // Adds k; true if it was not there yet (one probe sequence for both).
+  // Adds line k; true if it was not there yet (one probe sequence for both).
   bool insert(uint64_t k) {
-    if ((count_ + 1) * 2 > slots_.size()) grow();
+    uint64_t page = k >> 6, bit = uint64_t(1) << (k & 63);
+    uint64_t key = (gen_ << kPageBits) | page;  // a store has < 2^34 pages
     size_t mask = slots_.size() - 1;
-    for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash(page) & mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
-      if (s.gen != gen_) {
-        s.gen = gen_;
-        s.key = k;
+      if (s.key == key) {
+        if (s.lines & bit) return false;
+        s.lines |= bit;
+        return true;
+      }
+      if ((s.key >> kPageBits) != gen_) {  // a free slot (an older generation)
+        if ((count_ + 1) * 2 > slots_.size()) {
+          grow();
+          return insert(k);
+        }
+        s.key = key;
+        s.lines = bit;
         ++count_;
         return true;
       }
-      if (s.key == k) return false;
     }
   }
   void clear() {
@@ -251,34 +270,39 @@ class LineSet {
     if (count_ == 0) return;
     count_ = 0;
     if (slots_.size() > (1u << 16)) {  // a big transaction: give the memory back
-      slots_.assign(1024, Slot{});
+      slots_.assign(512, Slot{});
       gen_ = 1;
       return;
     }
-    if (++gen_ == 0) {  // wrapped: reset stamps so stale slots cannot match
-      for (Slot& s : slots_) s.gen = 0;
+    if (++gen_ == kGenLimit) {  // wrapped: reset stamps so stale slots cannot match
+      for (Slot& s : slots_) s = Slot{};
       gen_ = 1;
     }
   }
 
  private:
+  static constexpr unsigned kPageBits = 34;
+  static constexpr uint64_t kGenLimit = uint64_t(1) << (64 - kPageBits);
   struct Slot {
-    uint64_t key = 0;
-    uint32_t gen = 0;
+    uint64_t key = 0;    // gen << 34 | page; generation 0 is never current (gen_ >= 1)
+    uint64_t lines = 0;  // bit i: line i of the page is in the set
   };
   static size_t hash(uint64_t k) { return size_t((k * 0x9E3779B97F4A7C15ull) >> 17); }
-  void grow() {
+  void grow() {  // doubles the table, keeping the current generation's pages
     std::vector<Slot> old;
     old.swap(slots_);
     slots_.assign(old.size() * 2, Slot{});
-    uint32_t g = gen_;
-    count_ = 0;
-    for (const Slot& s : old)
-      if (s.gen == g) insert(s.key);
+    size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if ((s.key >> kPageBits) != gen_) continue;
+      size_t i = hash(s.key & ((uint64_t(1) << kPageBits) - 1)) & mask;
+      while ((slots_[i].key >> kPageBits) == gen_) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
   }
   std::vector<Slot> slots_;
-  uint32_t gen_ = 1;
-  size_t count_ = 0;
+  uint64_t gen_ = 1;
+  size_t count_ = 0;  // pages in the set
   Pager::WriteCache* wc_ = nullptr;
 };
 
@@ -659,6 +683,15 @@ struct Pager::Impl {
   std::map<uint64_t, uint64_t> fresh;  // fresh runs: start page -> end page (exclusive)
   LineSet lines;
   std::vector<uint64_t> jchunks;  // pages of the journal chunk chain (refreshed per txn)
+  // First-fit search hints (I15): ff_from[n] = a page below which no free region of at
+  // least n pages starts, valid while ff_serial / ff_txid match the write cache serial
+  // and hd_txid. Any page freed (apply_mark, rollback), any growth and any other
+  // commit reset them, so find_free() returns exactly what a scan from hd_free_hint would.
+  static constexpr uint64_t kFfMax = 64;  // hints for runs of 1..64 pages
+  const Pager::WriteCache* wcp = nullptr;
+  uint64_t ff_serial = 0, ff_txid = 0;
+  uint64_t ff_from[kFfMax + 1] = {};
+  void ff_reset() { ff_serial = 0; }
 
   // durability 'full' (F1-F8)
   bool full = false;            // MAP_PRIVATE view + write-ahead log
@@ -760,9 +793,17 @@ struct Pager::Impl {
   // First-fit: the lowest page >= hd_free_hint starting n free pages below
   // hd_page_count, or kNone. *trail gets the first page of the free tail of the store
   // (== page_count when the last page is allocated), used to size growth.
-  uint64_t find_free(uint64_t n, uint64_t* trail) const {
+  uint64_t find_free(uint64_t n, uint64_t* trail) {
     uint64_t count = page_count();
     uint64_t p = std::min(hdr()->hd_free_hint, count);
+    if (n <= kFfMax) {  // I15: skip what earlier searches of this epoch proved holds no fit
+      if (ff_serial != wcp->serial || ff_txid != hdr()->hd_txid) {
+        std::fill(std::begin(ff_from), std::end(ff_from), 0);
+        ff_serial = wcp->serial;
+        ff_txid = hdr()->hd_txid;
+      }
+      p = std::max(p, std::min(ff_from[n], count));
+    }
     uint64_t run = 0, run_start = p;
     while (p < count) {
       // 64 pages per step: one little-endian word of the allocation bitmap (bit i =
@@ -875,6 +916,7 @@ struct Pager::Impl {
   // Undo entries newest first down to (excluding) entry `keep` (I5). Returns the
   // position after entry `keep`.
   void rollback_entries(uint64_t keep) {
+    ff_reset();  // I15: restored map bytes may free pages
     uint64_t n = __atomic_load_n(&hdr()->hd_jr_entries, __ATOMIC_ACQUIRE);
     std::vector<EntryPos> pos = collect_entries(n);
     n = pos.size();  // I13: a damaged count stops at the END marker
@@ -997,6 +1039,22 @@ struct Pager::Impl {
     }
   }
 
+  // append_entry(off, kLine) when the entry and the END marker after it fit in the
+  // current chunk (I4, I6, I13: same steps, fixed size, no chunk change).
+  void append_line(uint64_t off) {
+    uint64_t limit = kChunkBytes - (jr_allocating ? 0 : kJrReserve);
+    if (jr_off + kEntryHdr + kLine + kEntryHdr > limit) return append_entry(off, kLine);
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
+    e->je_off = off;
+    e->je_len = uint32_t(kLine);
+    e->je_seq = uint32_t(jr_count + 1);
+    std::memcpy(e + 1, base + off, kLine);
+    if (full) redo.emplace_back(off, kLine);  // F3
+    jr_off += kEntryHdr + kLine;
+    write_end(jr_chunk, jr_off);  // I13, before the count (I4); in this chunk (checked above)
+    __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
+  }
+
   void journal_header() {
     if (hdr_journaled) return;
     append_entry(0, kHdrJournalBytes);
@@ -1020,6 +1078,10 @@ struct Pager::Impl {
   // become one entry.
   void journal_lines(uint64_t off, uint64_t len) {
     uint64_t l0 = off / kLine, l1 = (off + len - 1) / kLine;
+    if (l0 == l1) {  // one line (a counter, a link, a bitmap word): the common barrier
+      if (lines.insert(l0) && (fresh.empty() || !page_fresh(l0 * kLine / kPage))) append_line(l0 * kLine);
+      return;
+    }
     uint64_t run0 = 0, runn = 0;
     uint64_t fresh_page = kNone, stale_page = kNone;
     for (uint64_t l = l0; l <= l1; ++l) {
@@ -1058,6 +1120,7 @@ struct Pager::Impl {
   // Sets the bits of [page, page+n): allocated (first page a run start) or free.
   // The bytes must have been journaled (journal_map) first.
   void apply_mark(uint64_t page, uint64_t n, bool alloc) {
+    if (!alloc) ff_reset();  // I15: a freed region may be a new fit anywhere
     uint64_t p = page, end = page + n;
     while (p < end) {
       if ((p & 7) == 0 && p + 8 <= end) {
@@ -1127,6 +1190,7 @@ struct Pager::Impl {
 
   // Grows the store to at least new_count pages (I1, I2). Journals the header.
   void grow_to(uint64_t new_count) {
+    ff_reset();  // I15: the trailing free region grows
     // Journal the header before reading anything: journaling may itself allocate a
     // journal chunk (and grow), which must not be overwritten below (I12).
     journal_header();
@@ -1221,6 +1285,11 @@ struct Pager::Impl {
         // pages; then search again (the entries written so far stay valid).
         if (jchunks.size() != chunks) continue;
         apply_mark(p, n, true);
+        // I15: first fit from a start that kept the invariant: no free region of >= n
+        // pages starts below p, so none of >= m >= n pages either; allocating only
+        // shrinks regions.
+        if (ff_serial == wcp->serial && ff_txid == hdr()->hd_txid)
+          for (uint64_t m = n; m <= kFfMax; ++m) ff_from[m] = std::max(ff_from[m], p);
         pst_header* h = hdr();
         h->hd_free_pages -= n;
         if (h->hd_free_hint == p) h->hd_free_hint = p + n;
@@ -1853,7 +1922,10 @@ struct Pager::Impl {
 
 // ============================================================================
 
-Pager::Pager() : impl_(new Impl) { impl_->lines.attach(&wc_); }
+Pager::Pager() : impl_(new Impl) {
+  impl_->lines.attach(&wc_);
+  impl_->wcp = &wc_;  // I15
+}
 Pager::~Pager() {
   try {
     close();
@@ -2364,6 +2436,18 @@ void Pager::rollback_to(uint64_t token) {
 
 void Pager::will_write_slow(uint64_t off, uint64_t len) {
   Impl& m = *impl_;
+  // A range inside one page that has a write-cache entry of this epoch, i.e. that a
+  // will_write of this epoch already checked (I14: open, writable, in the store, not
+  // the pager's, allocated): only its new lines remain to journal.
+  uint64_t page = off / kPage;
+  if (len != 0 && (off + len - 1) / kPage == page && off + len > off && wc_.live()) {
+    WriteCache::Entry& e = wc_.slots[page % WriteCache::kSlots];
+    if (e.key == ((wc_.epoch << WriteCache::kPageBits) | page)) {
+      m.journal_lines(off, len);
+      e.lines |= WriteCache::line_mask(off, off + len - 1);
+      return;
+    }
+  }
   m.need_write();
   if (len == 0) return;
   uint64_t end = off + len;
@@ -2378,6 +2462,7 @@ void Pager::will_write_slow(uint64_t off, uint64_t len) {
   // Remember the pages now covered (I14); ranges over many pages are not worth it.
   uint64_t ek = wc_.epoch << WriteCache::kPageBits;
   wc_.live_key = ek;
+  wc_.live_serial = wc_.serial;
   uint64_t p0 = off / kPage, p1 = (end - 1) / kPage;
   if (p1 - p0 >= 16) return;
   for (uint64_t p = p0; p <= p1; ++p) {

@@ -128,7 +128,7 @@ class Pager {
   // TXN outside a transaction. NOSPC if the journal cannot grow.
   // Inline: a range inside one page whose lines this transaction already journaled
   // (or that is fresh) returns after one cache probe (see WriteCache below).
-  void will_write(uint64_t off, uint64_t len) {
+  __attribute__((always_inline)) void will_write(uint64_t off, uint64_t len) {
     if (__builtin_expect(wc_.covered(off, len), 1)) return;
     will_write_slow(off, len);
   }
@@ -140,6 +140,12 @@ class Pager {
   // Changes whenever the pager's set of fresh pages may have shrunk: at every commit,
   // abort, savepoint, rollback_to and close. A hint for caches of reclaimable runs.
   uint64_t fresh_epoch() const { return wc_.epoch; }
+  // 0 unless write_ready(); otherwise this handle's current write epoch as a 64-bit
+  // serial that is never reused (unlike fresh_epoch(), which wraps): it changes at
+  // every commit, abort, savepoint, rollback_to and close. While it is unchanged, lines
+  // journaled (or fresh) stay so and allocated pages stay allocated (I7, I14), so a
+  // layer above may cache "I journaled X / validated page Y" under this serial.
+  uint64_t write_serial() const { return wc_.live_serial; }
 
   // ---- pages --------------------------------------------------------------
   // n contiguous pages, first-fit from the lowest free page; grows the file when
@@ -203,6 +209,8 @@ class Pager {
     };
     uint64_t epoch = 1;      // < 2^30; wraps to 1 after clearing every entry
     uint64_t live_key = 0;   // == epoch << kPageBits while write_ready()
+    uint64_t serial = 1;       // bumped by every invalidate(); never wraps (2^64)
+    uint64_t live_serial = 0;  // == serial while write_ready(), else 0 (write_serial())
     Entry slots[kSlots];
 
     static uint64_t line_mask(uint64_t off, uint64_t last) {  // lines of [off, last] in one page
@@ -224,6 +232,8 @@ class Pager {
         epoch = 1;
       }
       live_key = 0;
+      ++serial;
+      live_serial = 0;
     }
   };
 

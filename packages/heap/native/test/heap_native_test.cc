@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -477,6 +478,108 @@ static void test_heap_in_other_handle() {
 }
 
 
+// The fast paths trust slabs validated earlier in the same write epoch (heap I12).
+// Every epoch change (savepoint, rollback_to, commit, abort) must make them journal
+// and validate again, and list changes made by the fast paths (a slab filling up,
+// a full slab getting a free block) must roll back exactly.
+static void test_slab_refs_follow_epochs() {
+  Store s("refs");
+  Heap& h = *s.heap;
+  const uint64_t cap = Heap::class_capacity(0);  // 16-byte blocks per slab
+  auto live = [&] {
+    std::vector<uint64_t> v;
+    h.for_each_block([&](uint64_t off, uint64_t) { v.push_back(off); });
+    return v;
+  };
+  // a. A free after a savepoint journals the slab header again: rollback_to restores it.
+  s.pager->begin();
+  uint64_t a = h.alloc(16), b = h.alloc(16);
+  uint64_t sp = s.pager->savepoint();
+  h.free(a);  // same slab as the allocs before the savepoint
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(a); }));
+  s.pager->rollback_to(sp);
+  EXPECT(h.usable_size(a) == 16);
+  // b. An alloc after a savepoint, rolled back: the block is free again.
+  sp = s.pager->savepoint();
+  uint64_t c = h.alloc(16);
+  s.pager->rollback_to(sp);
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(c); }));
+  s.pager->commit();
+  EXPECT(clean(s));
+  EXPECT((live() == std::vector<uint64_t>{a, b}));
+  // c. Fill three slabs, then in one transaction free blocks of full slabs (they join
+  // the list) and allocate until slabs fill (they leave it); abort restores all.
+  s.pager->begin();
+  std::vector<uint64_t> blocks{a, b};
+  for (uint64_t i = 0; i < 3 * cap - 2; i++) blocks.push_back(h.alloc(16));
+  s.pager->commit();
+  EXPECT(clean(s));
+  std::vector<uint64_t> before = live();
+  HeapStats st0 = h.stats();
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 2; round++) {
+    s.pager->begin();
+    std::vector<uint64_t> tmp = blocks;
+    for (int i = 0; i < 2000; i++) {
+      if (tmp.empty() || rng() % 2) {
+        tmp.push_back(h.alloc(16));
+      } else {
+        size_t k = rng() % tmp.size();
+        h.free(tmp[k]);
+        tmp[k] = tmp.back();
+        tmp.pop_back();
+      }
+      if (i % 500 == 499) EXPECT(clean(s));  // lists and counts stay consistent mid-transaction
+    }
+    std::sort(tmp.begin(), tmp.end());
+    EXPECT(live() == tmp);
+    if (round == 0) {
+      s.pager->abort();
+      EXPECT(live() == before);
+      HeapStats st1 = h.stats();
+      EXPECT(st1.blocks_live == st0.blocks_live && st1.slab_pages == st0.slab_pages);
+    } else {
+      s.pager->commit();
+      EXPECT(live() == tmp);
+      blocks = tmp;
+    }
+    EXPECT(clean(s));
+  }
+  // d. A second Heap on the same Pager empties a slab the first one has validated in
+  // this epoch: the first one's free of a block there is a double free, not a write.
+  s.pager->begin();
+  for (uint64_t off : blocks) h.free(off);
+  s.pager->commit();
+  s.pager->begin();
+  std::vector<uint64_t> x, y;
+  for (uint64_t i = 0; i < cap; i++) x.push_back(h.alloc(16));      // slab 1, full
+  for (uint64_t i = 0; i < 2; i++) y.push_back(h.alloc(16));        // slab 2
+  h.free(y[0]);                                                     // h validates slab 2
+  Heap h2(*s.pager);
+  h2.free(y[1]);  // slab 2 empty beside slab 1? slab 1 is full (on no list): kept
+  h2.free(x[0]);  // slab 1 joins the list: slab 2, empty, is given back (I6)
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(y[1]); }));
+  EXPECT(throws(Code::INVALID, "", [&] { h.free(y[0]); }));
+  s.pager->commit();
+  EXPECT(clean(s));
+  EXPECT(h.stats().blocks_live == cap - 1);
+  // e. Large runs allocated in the epoch are freed without a header barrier (fresh);
+  // after a savepoint the same run is not fresh any more: its free must be journaled.
+  s.pager->begin();
+  uint64_t l1 = h.alloc(60000);
+  h.free(l1);
+  EXPECT(throws(Code::INVALID, "double free", [&] { h.free(l1); }));
+  uint64_t l2 = h.alloc(60000);
+  EXPECT(l2 == l1);
+  sp = s.pager->savepoint();
+  h.free(l2);
+  s.pager->rollback_to(sp);
+  EXPECT(h.usable_size(l2) == 15 * 4096 - 64);
+  s.pager->commit();
+  EXPECT(clean(s));
+  EXPECT(h.stats().large_blocks == 1);
+}
+
 // Random bytes over the heap's metadata (meta page, slab and large headers): check(),
 // stats() and for_each_block() must never crash, and alloc/free/realloc must either
 // work or throw persist::Error — never touch memory outside the mapping (ASan/SEGV).
@@ -602,6 +705,7 @@ int main() {
       {"empty slabs return to the pager", test_empty_slabs_return},
       {"abort restores every heap byte", test_abort_restores_everything},
       {"large runs freed in their transaction are reused", test_reuse_freed_large},
+      {"slab refs follow write epochs", test_slab_refs_follow_epochs},
       {"model", [] { test_model(false); }},
       {"model with reopen", [] { test_model(true); }},
       {"roots persist", test_roots_persist},

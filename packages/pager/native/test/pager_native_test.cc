@@ -498,6 +498,61 @@ static void t_first_fit() {
   ++g_passed;
 }
 
+// First fit holds for every allocation of a long transaction (the search hints of
+// I15 only skip what earlier searches proved holds no fit), across savepoint
+// rollbacks (pages freed), growth, and frees committed by another handle.
+static bool first_fit_ok(Pager& p, uint64_t from, uint64_t got, uint64_t n) {
+  uint64_t run = 0;
+  for (uint64_t q = from; q < got; q++) {
+    run = p.page_allocated(q) ? 0 : run + 1;
+    if (run >= n) return false;  // an earlier fit was skipped
+  }
+  return got == from || p.page_allocated(got - 1);  // else the fit could start lower
+}
+
+static void t_first_fit_hints() {
+  auto a = Pager::open(path("ffh.persist"), OpenOptions{});
+  uint32_t seed = 777;
+  auto rnd = [&](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+  };
+  std::vector<uint64_t> runs;
+  a->begin();
+  for (int i = 0; i < 400; i++) runs.push_back(a->alloc_pages(1 + rnd(40)));
+  a->commit();
+  a->begin();
+  for (uint64_t& r : runs)
+    if (rnd(3) == 0) a->free_pages(r), r = 0;
+  a->commit();
+  auto b = Pager::open(path("ffh.persist"), OpenOptions{});
+  for (int round = 0; round < 3; round++) {
+    a->begin();
+    std::vector<uint64_t> sps;
+    for (int i = 0; i < 300; i++) {
+      uint64_t n = rnd(10) == 0 ? 65 + rnd(30) : 1 + rnd(24);  // mostly hinted sizes, some not
+      uint64_t from = std::min(a->header()->hd_free_hint, a->header()->hd_page_count);
+      uint64_t got = a->alloc_pages(n);
+      if (!first_fit_ok(*a, from, got, n)) {
+        std::fprintf(stderr, "  round %d, alloc %d of %llu pages at %llu: not first fit from %llu\n", round, i,
+                     (unsigned long long)n, (unsigned long long)got, (unsigned long long)from);
+        CHECK(false);
+      }
+      if (i % 40 == 10) sps.push_back(a->savepoint());
+      if (i % 40 == 30) a->rollback_to(sps.back());  // frees the pages of the last 20 allocations
+    }
+    a->commit();
+    CHECK(a->check().empty());
+    b->begin();  // the other handle frees runs: a's next transaction must see the space
+    for (uint64_t& r : runs)
+      if (r != 0 && rnd(4) == 0) b->free_pages(r), r = 0;
+    b->commit();
+  }
+  b->close();
+  CHECK(a->check().empty());
+  ++g_passed;
+}
+
 int main() {
   char tmpl[] = "/tmp/persist-native-XXXXXX";
   if (!mkdtemp(tmpl)) return 2;
@@ -513,7 +568,7 @@ int main() {
       {"close_keep_range", t_close_keep_range}, {"recovery_idempotent", t_recovery_idempotent},
       {"alloc_while_journal_full", t_alloc_while_journal_full},
       {"write_cache", t_write_cache},         {"reclaim_fresh", t_reclaim_fresh},
-      {"first_fit", t_first_fit},
+      {"first_fit", t_first_fit},           {"first_fit_hints", t_first_fit_hints},
   };
   for (auto& t : tests) {
     int before = g_failed;
