@@ -1154,6 +1154,11 @@ struct Pager::Impl {
       // transaction survive (F1).
       int prot = file_ro && !ro_overlay ? PROT_READ : PROT_READ | PROT_WRITE;  // as below
       r = mmap(base + mapped, bytes - mapped, prot, (priv() ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, off_t(mapped));
+      // Pages the store just grew by are fresh (zeros, or written moments ago and in the
+      // page cache): read-ahead on their faults only zero-fills neighbours (ext4: ~32
+      // pages per fault of an unwritten extent). Only this process's mapping of the
+      // extension gets the advice; a later open maps the file with the default.
+      if (r != MAP_FAILED) madvise(base + mapped, bytes - mapped, MADV_RANDOM);
     } else {
       // F16: a private writable mapping of a read-only fd is allowed (the overlay).
       r = mmap(base, bytes, file_ro && !ro_overlay ? PROT_READ : PROT_READ | PROT_WRITE,
