@@ -9,6 +9,11 @@
 // with strace -f -c in a separate run of the same race (ptrace slows every call, so
 // commits group less there; "-" without strace).
 //
+// Every store is warmed up before each race (1,100 commits, counter reset) and kept
+// open by the parent during it: a fresh SQLite WAL grows on every commit (a size change
+// to sync each time) until its first auto-checkpoint, unlike a running application's,
+// and SQLite deletes the WAL when its last connection closes.
+//
 // The disk's sync latency drifts by 2-5x within minutes on a shared machine, so the
 // stores are measured in interleaved rounds (each round runs every store once, in a
 // rotating order) and the table shows the median round per store, the spread (min-max)
@@ -31,6 +36,18 @@ const self = fileURLToPath(import.meta.url)
 const arg = (k, d) => {
   const i = process.argv.indexOf(k)
   return i >= 0 ? process.argv[i + 1] : d
+}
+/** Setup + 1,100 committed increments, then the counter back to 0: every store starts
+ * the race warm (SQLite past its 1,000-page auto-checkpoint, so its WAL is reused in
+ * place as in a long-running application instead of growing on every commit). Returns
+ * the open handle: the caller closes it after the race (SQLite deletes the WAL when
+ * its last connection closes). */
+function prepare(impl, dir) {
+  impls[impl].setup(dir)
+  const s = impls[impl].open(dir)
+  for (let i = 0; i < 1100; i++) s.inc()
+  s.reset()
+  return s
 }
 const median = (xs) => {
   const a = [...xs].sort((x, y) => x - y)
@@ -66,6 +83,12 @@ const impls = {
           p.commit()
           return v
         },
+        reset() {
+          p.begin()
+          p.willWrite(off, 8)
+          p.mem.setU64(off, 0)
+          p.commit()
+        },
         close: () => p.close(),
       }
     },
@@ -89,7 +112,8 @@ const impls = {
       const db = this.db(dir)
       const inc = db.prepare("UPDATE kv SET v = v + 1 WHERE k = 'x'")
       const get = db.prepare("SELECT v FROM kv WHERE k = 'x'").pluck()
-      return { inc: () => inc.run(), read: () => get.get(), close: () => db.close() }
+      const zero = db.prepare("UPDATE kv SET v = 0 WHERE k = 'x'")
+      return { inc: () => inc.run(), read: () => get.get(), reset: () => zero.run(), close: () => db.close() }
     },
   },
   lmdb: {
@@ -107,6 +131,7 @@ const impls = {
       return {
         inc: () => db.transactionSync(() => db.putSync('x', db.get('x') + 1)),
         read: () => db.get('x'),
+        reset: () => db.putSync('x', 0),
         close: () => db.close(),
       }
     },
@@ -209,9 +234,10 @@ if (process.argv[2] === '--child') {
         for (let j = 0; j < names.length; j++) {
           const impl = names[(round + j) % names.length] // rotating order
           const dir = mkdtempSync(join(root, `${impl}-${procs}-${round}-`))
-          impls[impl].setup(dir)
+          const held = prepare(impl, dir)
           const trace = join(root, `trace-${procs}-${round}`)
           const r = await race(impl, dir, procs, n, null, impl === 'ours' ? { PERSIST_IO_TRACE: trace } : {})
+          held.close()
           exact &&= r.final === procs * n
           const row = { us: (r.ms * 1000) / (procs * n), syncs: null }
           if (impl === 'ours') {
@@ -236,13 +262,15 @@ if (process.argv[2] === '--child') {
           // fsync-class calls per commit: a race under strace, minus opening and closing
           // (the same race with 0 increments)
           const d2 = mkdtempSync(join(root, `${impl}-${procs}-s-`))
-          impls[impl].setup(d2)
+          const h2 = prepare(impl, d2)
           const f = join(root, `strace-${impl}-${procs}`)
           await race(impl, d2, procs, n, f)
+          h2.close()
           const withN = straceSyncs(f, procs)
           const d0 = mkdtempSync(join(root, `${impl}-${procs}-z-`))
-          impls[impl].setup(d0)
+          const h0 = prepare(impl, d0)
           await race(impl, d0, procs, 0, `${f}z`)
+          h0.close()
           syncs = (withN - straceSyncs(`${f}z`, procs)) / (procs * n)
         }
         const us = got[impl].map((x) => x.us)
