@@ -1025,13 +1025,7 @@ struct Pager::Impl {
         continue;
       }
       uint64_t piece = std::min(len, avail & ~uint64_t(7));
-      auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
-      e->je_off = off;
-      e->je_len = uint32_t(piece);
-      e->je_seq = uint32_t(jr_count + 1);
-      std::memcpy(e + 1, base + off, piece);
-      if (full) redo.emplace_back(off, piece);  // F3
-      jr_off += kEntryHdr + pad8(piece);
+      put_entry(off, piece);
       mark_end();  // I13, before the count (I4)
       __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
       off += piece;
@@ -1039,18 +1033,24 @@ struct Pager::Impl {
     }
   }
 
+  // Writes entry header + undo image of [off, off + len) at jr_off of the current chunk
+  // (the caller checked that it fits, I6) and advances jr_off; not counted yet (I4).
+  void put_entry(uint64_t off, uint64_t len) {
+    auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
+    e->je_off = off;
+    e->je_len = uint32_t(len);
+    e->je_seq = uint32_t(jr_count + 1);
+    std::memcpy(e + 1, base + off, len);
+    if (full) redo.emplace_back(off, len);  // F3
+    jr_off += kEntryHdr + pad8(len);
+  }
+
   // append_entry(off, kLine) when the entry and the END marker after it fit in the
   // current chunk (I4, I6, I13: same steps, fixed size, no chunk change).
   void append_line(uint64_t off) {
     uint64_t limit = kChunkBytes - (jr_allocating ? 0 : kJrReserve);
     if (jr_off + kEntryHdr + kLine + kEntryHdr > limit) return append_entry(off, kLine);
-    auto* e = reinterpret_cast<pst_journal_entry*>(base + jr_chunk * kPage + jr_off);
-    e->je_off = off;
-    e->je_len = uint32_t(kLine);
-    e->je_seq = uint32_t(jr_count + 1);
-    std::memcpy(e + 1, base + off, kLine);
-    if (full) redo.emplace_back(off, kLine);  // F3
-    jr_off += kEntryHdr + kLine;
+    put_entry(off, kLine);
     write_end(jr_chunk, jr_off);  // I13, before the count (I4); in this chunk (checked above)
     __atomic_store_n(&hdr()->hd_jr_entries, ++jr_count, __ATOMIC_RELEASE);  // I4
   }
