@@ -678,7 +678,7 @@ __attribute__((noinline)) bool Heap::free_fast(uint64_t off) {
     if (off - (start << PST_PAGE_SHIFT) != PST_LARGE_HEADER || h->lg_pages == 0 || h->lg_pages > PST_MAP_SPAN ||
         !in_file(start + h->lg_pages - 1) || h->lg_size != (h->lg_pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
       return false;
-    free_located(Located{off, start, nullptr, h, 0, h->lg_size});
+    free_large(start, h, false);
     return true;
   }
   if (s->sl_magic != PST_SLAB_MAGIC || s->sl_class >= PST_HEAP_CLASS_COUNT) return false;
@@ -758,18 +758,24 @@ __attribute__((noinline)) bool Heap::free_large_ref(SlabRef& r, uint64_t off) {
   if (pages == 0 || pages > PST_MAP_SPAN || !in_file(r.page + pages - 1) ||
       h->lg_size != (pages << PST_PAGE_SHIFT) - PST_LARGE_HEADER)
     return false;
-  // free_located()'s large branch, for a run of this epoch (fresh: its header needs no
-  // barrier, I12); the counter line first, so nothing is written if that throws.
+  free_large(r.page, h, true);  // a run of this epoch: fresh (I12)
+  return true;
+}
+
+// Frees the large block whose run starts at `page` (header h, validated by the caller).
+// `fresh`: the run was allocated in this write epoch, so its header needs no barrier
+// (I12). Both barriers come first: nothing is written if one throws.
+void Heap::free_large(uint64_t page, pst_large* h, bool fresh) {
   pst_heap_meta* m = meta();
-  journal_counters(m);                                  // I1
-  uint64_t usable = h->lg_size;
-  h->lg_magic = kLargeDeadMagic;                        // I2: dead until the pager releases it at commit
-  pager_.free_pages(r.page);
-  freed_[freed_next_++ % kFreedRuns] = FreedRun{r.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
-  m->hp_large_pages -= pages;                           // I7
+  journal_counters(m);                                          // I1, I7
+  if (!fresh) pager_.will_write(page << PST_PAGE_SHIFT, 8);     // I1
+  uint64_t pages = h->lg_pages, usable = h->lg_size;
+  h->lg_magic = kLargeDeadMagic;  // I2: dead until the pager releases it at commit
+  pager_.free_pages(page);
+  freed_[freed_next_++ % kFreedRuns] = FreedRun{page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
+  m->hp_large_pages -= pages;  // I7
   m->hp_bytes_live -= usable;
   m->hp_blocks_live -= 1;
-  return true;
 }
 
 // Everything free()'s hot path does not handle (out of line, see alloc_slow).
@@ -780,7 +786,7 @@ __attribute__((noinline)) void Heap::free_slow(uint64_t off) {
   free_located(b);
 }
 
-void Heap::free_located(const Located& b, bool fresh_large) {
+void Heap::free_located(const Located& b) {
   pst_heap_meta* m = meta();
   uint8_t* base = base_;
   auto link_addr = [&](uint64_t page, size_t field) { return (page << PST_PAGE_SHIFT) + field; };
@@ -792,16 +798,7 @@ void Heap::free_located(const Located& b, bool fresh_large) {
     return n;
   };
   if (b.large) {
-    pst_large* h = b.large;
-    uint64_t pages = h->lg_pages, usable = h->lg_size;
-    if (!fresh_large) pager_.will_write(b.page << PST_PAGE_SHIFT, 8);  // I1 (a run of this epoch is fresh: I12)
-    h->lg_magic = kLargeDeadMagic;                    // I2: dead until the pager releases it at commit
-    pager_.free_pages(b.page);
-    freed_[freed_next_++ % kFreedRuns] = FreedRun{b.page, pages, pager_.fresh_epoch()};  // I10: maybe reusable
-    journal_counters(m);  // I1, I7
-    m->hp_large_pages -= pages;  // I7
-    m->hp_bytes_live -= usable;
-    m->hp_blocks_live -= 1;
+    free_large(b.page, b.large, false);
     return;
   }
   pst_slab* s = b.slab;

@@ -187,7 +187,8 @@ class Heap {
   uint64_t alloc_small(unsigned c);
   uint64_t alloc_large(uint64_t size);
   uint64_t new_slab(unsigned c, pst_heap_meta* m);
-  void free_located(const Located& b, bool fresh_large = false);
+  void free_located(const Located& b);
+  void free_large(uint64_t page, pst_large* h, bool fresh);
   void journal_counters(pst_heap_meta* m);
   void require_txn(const char* op) const;
   bool pager_owned(uint64_t page, std::vector<uint64_t>* journal_pages) const;
