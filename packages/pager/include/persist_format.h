@@ -273,6 +273,11 @@ PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_written) == 64, "wl_writte
 PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_applied) == 88, "wl_applied");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_fails) == 96, "wl_fails");
 PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_applied_txid) == 104, "wl_applied_txid");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_sync_seq) == 100, "wl_sync_seq");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_records) == 112, "wl_records");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_gather) == 116, "wl_gather");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_group) == 120, "wl_group");
+PST_STATIC_ASSERT(__builtin_offsetof(pst_wal_lock, wl_group_start) == 124, "wl_group_start");
 PST_STATIC_ASSERT(PST_WAL_LOCK_OFFSET >= 256 + sizeof(pst_lock) && PST_WAL_LOCK_OFFSET + sizeof(pst_wal_lock) <= PST_PAGE_SIZE,
                   "the group-commit area lies in the unlogged part of page 0");
 PST_STATIC_ASSERT(sizeof(pst_wal_header) == 64, "pst_wal_header size");
