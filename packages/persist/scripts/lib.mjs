@@ -165,6 +165,18 @@ export function rmDir(dir) {
 }
 
 /**
+ * The environment for a harness child: ours plus `extra`, without NODE_EXTRA_CA_CERTS.
+ * With that variable set, every Node process parses the certificate bundle at start-up
+ * (measured here: `node -e 0` 143 ms instead of 47 ms of CPU); the children never open
+ * a TLS connection, and the crash harnesses spawn one per trial.
+ */
+export function childEnv(extra) {
+  const env = { ...process.env, ...extra }
+  delete env.NODE_EXTRA_CA_CERTS
+  return env
+}
+
+/**
  * Spawns `node script ...args` with piped stdio. Calls onLine(line) for each complete
  * stdout line as it arrives. Resolves (never rejects) at close with
  * { code, signal, lines, stderr, ms }.
@@ -173,7 +185,7 @@ export function runChild(script, args, { onLine, env, stdin = 'ignore', timeoutM
   const t0 = performance.now()
   const p = spawn(process.execPath, [script, ...args], {
     stdio: [stdin, 'pipe', 'pipe'],
-    env: env ? { ...process.env, ...env } : process.env,
+    env: childEnv(env),
   })
   const lines = []
   let buf = ''
@@ -243,7 +255,7 @@ export class JsonChild {
     this.stderr = ''
     const p = spawn(process.execPath, [this.script, ...this.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: this.env ? { ...process.env, ...this.env } : process.env,
+      env: childEnv(this.env),
     })
     this.proc = p
     let buf = ''
