@@ -33,12 +33,16 @@ extern "C" {
 /* Bump when the meaning of any byte changes. Readers refuse a newer version
  * (PERSIST_VERSION). The lock-area format has its own version (PST_LOCK_FORMAT). */
 #define PST_FORMAT_VERSION 1u
-/* Lock format 3: group commit of durability 'full' (pst_wal_lock at page 0 offset
+/* Lock format 4: group commit of durability 'full' (pst_wal_lock at page 0 offset
  * PST_WAL_LOCK_OFFSET; lk_wal_flags bit 1); 3 added the sync wake-up word and the
- * group-gathering fields (wl_sync_seq, wl_records..). A process whose lock format differs
- * refuses to join a store that others have open (PERSIST_VERSION); the first opener
- * re-initialises the lock area. */
-#define PST_LOCK_FORMAT 3u
+ * group-gathering fields (wl_sync_seq, wl_records..); 4 the sleepers' bit in
+ * wl_sync_seq (PST_SYNC_WAITERS). A process whose lock format differs refuses to join a
+ * store that others have open (PERSIST_VERSION); the first opener re-initialises the
+ * lock area. */
+#define PST_LOCK_FORMAT 4u
+/* wl_sync_seq bit 31: set by a process about to sleep on the word; the sync leader
+ * clears it with its increment of the low 31 bits and wakes only if it was set. */
+#define PST_SYNC_WAITERS 0x80000000u
 /* Written little-endian; read back on a big-endian machine it shows as 0x0D0C0B0A. */
 #define PST_ENDIAN_MARK 0x0A0B0C0Du
 /* The 8 magic bytes "\x89PERSIST": a high byte first (catches 7-bit transfers),
@@ -111,7 +115,7 @@ typedef struct pst_wal_lock {
   uint64_t wl_applied;       /* 88 byte offset in the current epoch: records below it are
                               *    in the store file (page cache); under lk_mutex */
   uint32_t wl_fails;         /* 96 log syncs that failed since the lock area was initialised */
-  uint32_t wl_sync_seq;      /* 100 futex word: +1 after every log sync; waiters sleep on it */
+  uint32_t wl_sync_seq;      /* 100 futex word: +1 (low 31 bits) after every log sync; bit 31 PST_SYNC_WAITERS */
   uint64_t wl_applied_txid;  /* 104 wr_txid of the last record applied (0 = none) */
   uint32_t wl_records;       /* 112 records published (wraps; +1 under lk_mutex); futex word of
                               *     a sync leader gathering a group */

@@ -78,9 +78,10 @@
 //      final bytes of that set to "<path>-wal", fdatasync(log) = the commit point, then
 //      pwrite()s the ranges into the store (page cache). hd_jr_entries is 0 in every
 //      logged header image: the store's undo journal on disk is always empty.
-//  F4  Outside a transaction a 'full' handle has no private pages: commit and abort
-//      MADV_DONTNEED every page the transaction may have written (redo ranges, journal
-//      chunks, page 0), so it sees the page cache, i.e. other processes' commits.
+//  F4  Outside a transaction a 'full' handle's page 0 is never private: commit and
+//      abort MADV_DONTNEED it (lock-free txid polling reads the page cache). Abort drops
+//      every page the transaction may have written (redo ranges, journal chunks); a
+//      commit keeps them (F21) while it may.
 //  F5  Recovery (first opener under the exclusive OFD lock; begin() after EOWNERDEAD or
 //      with lk_wal_flags set) = fdatasync(log), replay every valid record of the current
 //      epoch in order (stop at the first bad one), fdatasync(store), new epoch. Records
@@ -145,14 +146,24 @@
 //  F18 'full' mode trims the journal chain to 4 chunks inside the committing
 //      transaction (its record carries the unlink and the frees), like 'process' mode.
 //  F19 Waiting for a sync never blocks on wl_sync_mutex: a committer that finds it held
-//      sleeps on wl_sync_seq (bumped and FUTEX_WAKEd for all by the leader after every
-//      sync, bounded 2 ms, then trylock again: EOWNERDEAD finds a dead leader). The
+//      sets PST_SYNC_WAITERS in wl_sync_seq and sleeps on it (the leader bumps it after
+//      every sync and FUTEX_WAKEs all if the bit was set; bounded 2 ms, then trylock
+//      again: EOWNERDEAD finds a dead leader). The
 //      leader may gather (wait <= PERSIST_GATHER_US for as many records as the previous
 //      sync covered, sleeping on wl_records, which publishers bump and wake) but never
 //      while holding lk_mutex (checkpoint), which publishing needs. wl_records,
 //      wl_gather, wl_group, wl_group_start are hints: wrong values cost one bounded wait.
 //  F20 The last closer of a 'full' store checkpoints (checkpoint_if_last): the next first
 //      opener then finds no record of the current epoch to replay.
+//  F21 A committer keeps its private copies of the pages its record covers (and of its
+//      journal chunks and overlay) after publishing: they hold the bytes the store has
+//      once its record and every earlier one are applied. begin(), under lk_mutex and
+//      before anything reads the view, drops them all unless wl_written still equals
+//      the LSN right after its record (nobody published since; a replay or checkpoint
+//      moves wl_written too) and no recovery is due. Abort and a failed commit (also
+//      after publication: sync or store write failed) drop them; at most 1,024 pages are kept (beyond, everything is dropped as before).
+//      Outside a transaction a kept page shows this handle's last commit, not a later
+//      one of another process: reads belong in a transaction.
 #include "pager.h"
 
 #include <errno.h>
@@ -1461,6 +1472,73 @@ struct Pager::Impl {
     redo.clear();
     overlay.clear();
   }
+  // F21: after publishing its record a committer keeps its private copies of the
+  // pages it wrote (redo ranges, journal chunks, overlay) instead of dropping them:
+  // they hold exactly the bytes its record gives those pages, which the store has once
+  // the record is applied, so while nobody else publishes a record they equal the
+  // store. The next commit then writes to pages already private (no copy-on-write
+  // fault, no madvise, no refault). Page 0 is dropped at every commit as before (the
+  // header is polled without the lock). `kept_lsn` is the log's written end (wl_written)
+  // right after our record; begin() drops every kept page unless wl_written still
+  // equals it (drop_kept_if_stale). Bounded by kKeepMaxPages (memory: a kept page is
+  // anonymous memory beside the page cache's copy).
+  static constexpr uint64_t kKeepMaxPages = 1024;  // 4 MiB
+  std::vector<std::pair<uint64_t, uint64_t>> kept;  // pages [a, b), may overlap
+  uint64_t kept_pages = 0, kept_lsn = 0;
+  void release_after_publish(uint64_t lsn) {
+    std::vector<std::pair<uint64_t, uint64_t>> pg;
+    pg.reserve(redo.size() + jchunks.size() + overlay.size());
+    uint64_t n = 0;
+    auto add = [&](uint64_t a, uint64_t b) {
+      if (a == 0) a = 1;  // page 0 is always dropped
+      if (a < b) {
+        pg.emplace_back(a, b);
+        n += b - a;
+      }
+    };
+    for (const auto& r : redo) add(r.first / kPage, (r.first + r.second + kPage - 1) / kPage);
+    for (uint64_t c : jchunks) add(c, c + PST_JOURNAL_CHUNK_PAGES);
+    for (const auto& o : overlay) add(o.first, o.second);
+    redo.clear();
+    overlay.clear();
+    if (kept_pages + n > kKeepMaxPages) {
+      pg.insert(pg.end(), kept.begin(), kept.end());
+      kept.clear();
+      kept_pages = 0;
+      if (n > kKeepMaxPages) {  // too big to keep: drop everything, as before F21
+        pg.emplace_back(0, 1);
+        drop_pages(pg);
+        return;
+      }
+      drop_pages(pg);  // sorts pg: the ranges are still this record's pages
+    }
+    kept.insert(kept.end(), pg.begin(), pg.end());
+    kept_pages += n;
+    if (kept.size() > 64) {  // the same pages commit after commit: merge
+      std::sort(kept.begin(), kept.end());
+      size_t w = 0;
+      for (size_t i = 0; i < kept.size(); ++i) {
+        if (w && kept[i].first <= kept[w - 1].second) kept[w - 1].second = std::max(kept[w - 1].second, kept[i].second);
+        else kept[w++] = kept[i];
+      }
+      kept.resize(w);
+      kept_pages = 0;
+      for (const auto& k : kept) kept_pages += k.second - k.first;
+    }
+    kept_lsn = lsn;
+    std::vector<std::pair<uint64_t, uint64_t>> zero{{0, 1}};
+    drop_pages(zero);
+  }
+  void drop_kept() {
+    if (kept.empty()) return;
+    drop_pages(kept);
+    kept.clear();
+    kept_pages = 0;
+  }
+  // F21, at begin() under lk_mutex, before anything reads the view.
+  void drop_kept_if_stale(bool recovering) {
+    if (!kept.empty() && (recovering || __atomic_load_n(&wl()->wl_written, __ATOMIC_ACQUIRE) != kept_lsn)) drop_kept();
+  }
   void release_overlay() {
     if (overlay.empty()) return;
     std::vector<std::pair<uint64_t, uint64_t>> pg;
@@ -1576,8 +1654,17 @@ struct Pager::Impl {
         // with when its sync ends (all waiters at once: a mutex hands over one by one,
         // and each hand-over costs a wake-up). Bounded: a leader that died mid-sync is
         // found by the next trylock (EOWNERDEAD).
+        // The sleeper sets PST_SYNC_WAITERS in the word first: a leader wakes only
+        // when it finds the bit (a single writer makes no futex call at all).
         uint32_t seq = __atomic_load_n(&G->wl_sync_seq, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target) continue;
+        if (!(seq & PST_SYNC_WAITERS)) {
+          // fails if the leader bumped the word meanwhile: look at wl_synced again
+          if (!__atomic_compare_exchange_n(&G->wl_sync_seq, &seq, seq | PST_SYNC_WAITERS, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST))
+            continue;
+          seq |= PST_SYNC_WAITERS;
+        }
         if (pthread_mutex_trylock(sync_mutex()) == EBUSY) {
           struct timespec rel = {0, 2 * 1000 * 1000};  // 2 ms
           syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAIT, seq, &rel, nullptr, 0);
@@ -1610,9 +1697,14 @@ struct Pager::Impl {
       } else {
         synced_max(upto);
       }
-      __atomic_add_fetch(&G->wl_sync_seq, 1, __ATOMIC_SEQ_CST);
+      // +1 in the low 31 bits, clearing PST_SYNC_WAITERS; wake if it was set (a
+      // sleeper sets it by compare-and-swap, which fails once the word moved on)
+      uint32_t old = __atomic_load_n(&G->wl_sync_seq, __ATOMIC_SEQ_CST);
+      while (!__atomic_compare_exchange_n(&G->wl_sync_seq, &old, ((old & ~PST_SYNC_WAITERS) + 1) & ~PST_SYNC_WAITERS,
+                                          false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      }
       pthread_mutex_unlock(sync_mutex());
-      syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+      if (old & PST_SYNC_WAITERS) syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
       if (se) return se;
     }
   }
@@ -1894,12 +1986,13 @@ struct Pager::Impl {
     own_rec.swap(rec);  // applied from memory once synced (apply_locked)
     own_rec_at = at;
     own_rec_epoch = L->lk_wal_epoch;
-    release_private();
+    release_after_publish(*lsn_out);  // F21 (F4 for page 0)
   }
 
   // A failure before the commit point: discard the transaction, unlock, throw.
   [[noreturn]] void fail_commit_pre(int e) {
     release_private();
+    drop_kept();
     load_chain_quiet();
     clear_txn_state();
     unlock();
@@ -2280,6 +2373,9 @@ uint32_t Pager::begin() {
     try {
       // F5: a dead holder (maybe inside a checkpoint), or a failed log sync or store
       // write, may have left the log and the store apart: replay the whole log.
+      // F21: first drop the pages kept since our last commit if anyone published since.
+      if (m.full)
+        m.drop_kept_if_stale(dead || (__atomic_load_n(&m.lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER));
       if (m.full && (dead || (__atomic_load_n(&m.lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER))) {
         m.replay_locked();
         flags |= BEGIN_RECOVERED;
@@ -2344,6 +2440,7 @@ void Pager::commit() {
     int e = m.ensure_synced(lsn, m.seen_fails);  // F13: the commit point is the sync covering lsn
     if (e) {
       m.poisoned = true;
+      m.drop_kept();  // F21: the view shows the store again (the record is in doubt)
       m.fail(Code::IO, "transaction " + std::to_string(txid) + " of " + m.path +
                            " was written to the log, but making the log durable failed (" + errno_text(e) +
                            "): other processes already see it, and whether it survives a power cut is unknown; this "
@@ -2351,10 +2448,12 @@ void Pager::commit() {
     }
     s.test_point("synced");
     int post = m.apply_after_sync(epoch, end);
-    if (post)
+    if (post) {
+      m.drop_kept();
       m.fail(Code::IO, "transaction " + std::to_string(txid) + " of " + m.path +
                            " is committed in the log, but writing or syncing the store failed (" + errno_text(post) +
                            "); this handle refuses further writes: close it and open the store again (the log is replayed then)");
+    }
     s.trace('C', IO_MAIN, txid, nullptr, 0);
     return;
   }
@@ -2394,6 +2493,7 @@ void Pager::abort() {
   if (m.ro_overlay) m.release_overlay();  // F16: outside a transaction, the page cache
   if (m.full) {  // F4: the transaction's writes are private pages: drop them
     m.release_private();
+    m.drop_kept();  // F21: simpler than finding which kept pages it wrote
     m.load_chain_quiet();
     m.clear_txn_state();
     m.unlock();
