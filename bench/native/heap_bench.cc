@@ -16,13 +16,15 @@
 //  B3  every returned block is touched (first byte written) so no allocator can
 //      hand out untouched address space for free — persist journals that byte first;
 //  B4  times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), kernel work done
-//      for it included (page faults, fallocate, mmap): the two allocators run one
-//      after the other, and on a shared machine wall time would charge each with
-//      whatever else ran meanwhile.
+//      for it included (page faults, fallocate, mmap): on a shared machine wall time
+//      would charge each allocator with whatever else ran meanwhile;
+//  B5  each test runs in alternating rounds (glibc, persist, persist, glibc, ...), and
+//      each figure is the median of its rounds.
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <ctime>
 #include <cstdio>
@@ -62,6 +64,7 @@ struct Glibc {
 struct Persist {
   std::unique_ptr<persist::Pager> pager;
   std::unique_ptr<persist::Heap> heap;
+  uint8_t* base = nullptr;
   static const char* name() { return "persist"; }
   explicit Persist(const std::string& path) {
     ::unlink(path.c_str());
@@ -72,6 +75,7 @@ struct Persist {
     pager->begin();
     heap->init();
     pager->commit();
+    base = pager->base();  // stable for the pager's life (pager I1), as a user would keep it
   }
   ~Persist() {
     heap.reset();
@@ -80,7 +84,7 @@ struct Persist {
   uint64_t alloc(uint64_t n) {
     uint64_t off = heap->alloc(n);
     pager->will_write(off, 1);  // B3
-    pager->base()[off] = 1;
+    base[off] = 1;
     g_sink = off;
     return off;
   }
@@ -99,7 +103,7 @@ double now_ns() {  // B4
 
 // alloc+free of one size, repeated: ns per pair.
 template <class A>
-void pair_test(A& a, uint64_t size, int n) {
+double pair_test(A& a, uint64_t size, int n) {
   auto run = [&](int count) {
     for (int i = 0; i < count; i += kBatch) {
       a.begin();
@@ -110,13 +114,12 @@ void pair_test(A& a, uint64_t size, int n) {
   run(n / 10 + kBatch);  // warm up
   double t0 = now_ns();
   run(n);
-  double ns = (now_ns() - t0) / n;
-  std::printf("{\"alloc\":\"%s\",\"test\":\"pair\",\"size\":%llu,\"ns\":%.2f}\n", A::name(), (unsigned long long)size, ns);
+  return (now_ns() - t0) / n;
 }
 
 // Random alloc/free over a table of slots, sizes uniform in [lo, hi]: ns per operation.
 template <class A>
-void mix_test(A& a, uint64_t lo, uint64_t hi, int n, int slots, const char* label, bool frag) {
+double mix_test(A& a, uint64_t lo, uint64_t hi, int n, int slots, const char* label, bool frag) {
   std::mt19937_64 rng(12345);  // B1
   std::vector<uint64_t> blk(slots, 0), len(slots, 0);
   uint64_t live = 0, peak_live = 0, peak_fp = 0;
@@ -147,21 +150,39 @@ void mix_test(A& a, uint64_t lo, uint64_t hi, int n, int slots, const char* labe
   if (frag) {
     std::printf("{\"alloc\":\"%s\",\"test\":\"frag\",\"peak_live\":%llu,\"peak_footprint\":%llu,\"ns\":%.2f}\n", A::name(),
                 (unsigned long long)peak_live, (unsigned long long)peak_fp, ns);
-  } else {
-    std::printf("{\"alloc\":\"%s\",\"test\":\"mix\",\"size\":\"%s\",\"ns\":%.2f}\n", A::name(), label, ns);
   }
+  (void)label;
   a.begin();
   for (int s = 0; s < slots; s++)
     if (blk[s]) a.free(blk[s]);
   a.commit();
+  return ns;
 }
 
-template <class A>
-void all_tests(A& a, bool quick) {
-  const int n = quick ? 20000 : 500000;
-  for (uint64_t size : {16, 64, 256, 1024, 4096, 16384, 65536}) pair_test(a, size, size >= 16384 ? n / 10 : n);
-  mix_test(a, 16, 256, n, 4096, "16 B–256 B", false);
-  mix_test(a, 16, 65536, n / 8, quick ? 512 : 4096, "16 B–64 KiB", false);
+// B5: each test runs R times per allocator in alternating order (glibc, persist,
+// persist, glibc, ...) and each row is the median: the machine's state drifts between
+// seconds-apart runs, so both allocators sample the same conditions.
+template <class Run>
+void rounds(int R, const char* test, const std::string& size_json, Run run) {
+  std::vector<double> g, p;
+  for (int r = 0; r < R; r++) {
+    bool glibc_first = r % 2 == 0;
+    if (glibc_first) g.push_back(run(0));
+#if WITH_PERSIST
+    p.push_back(run(1));
+#endif
+    if (!glibc_first) g.push_back(run(0));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
+  std::printf("{\"alloc\":\"glibc\",\"test\":\"%s\",\"size\":%s,\"ns\":%.2f,\"rounds\":%d}\n", test,
+              size_json.c_str(), median(g), R);
+  if (!p.empty())
+    std::printf("{\"alloc\":\"persist\",\"test\":\"%s\",\"size\":%s,\"ns\":%.2f,\"rounds\":%d}\n", test,
+                size_json.c_str(), median(p), R);
   std::fflush(stdout);
 }
 
@@ -178,15 +199,31 @@ int main(int argc, char** argv) {
   int fragSlots = quick ? 512 : 8192;
   try {
     {
+      const int n = quick ? 20000 : 500000;
+      const int R = quick ? 1 : 3;
       Glibc g;
-      all_tests(g, quick);
-    }
 #if WITH_PERSIST
-    {
       Persist p(dir + "/heap-bench.persist");
-      all_tests(p, quick);
-    }
 #endif
+      // which: 0 glibc, 1 persist
+      auto pick = [&](int which, auto&& fn) -> double {
+#if WITH_PERSIST
+        if (which) return fn(p);
+#endif
+        (void)which;
+        return fn(g);
+      };
+      for (uint64_t size : {16, 64, 256, 1024, 4096, 16384, 65536})
+        rounds(R, "pair", std::to_string(size), [&](int w) {
+          return pick(w, [&](auto& a) { return pair_test(a, size, size >= 16384 ? n / 10 : n); });
+        });
+      rounds(R, "mix", "\"16 B–256 B\"", [&](int w) {
+        return pick(w, [&](auto& a) { return mix_test(a, 16, 256, n, 4096, "16 B–256 B", false); });
+      });
+      rounds(R, "mix", "\"16 B–64 KiB\"", [&](int w) {
+        return pick(w, [&](auto& a) { return mix_test(a, 16, 65536, n / 8, quick ? 512 : 4096, "16 B–64 KiB", false); });
+      });
+    }
     // Fragmentation last, each in a fresh state (glibc: this process's arena is
     // already warm, so its footprint is an underestimate of a fresh process's).
     {

@@ -35,7 +35,7 @@ export default {
       id: 'heap',
       title: 'Heap: alloc/free vs glibc malloc/free (native)',
       description:
-        'C++ loops in one binary (bench/native/heap_bench.cc), identical operation sequences for both allocators, timed in thread CPU time (kernel work for the thread included; comparable on a loaded machine). ' +
+        'C++ loops in one binary (bench/native/heap_bench.cc), identical operation sequences for both allocators, timed in thread CPU time (kernel work for the thread included; comparable on a loaded machine), each test in 3 alternating rounds (glibc, persist, persist, glibc, …; the median of each): both allocators sample the same machine state, and both run warm (glibc in its arena, persist in its store) after the first round. ' +
         '"pair": alloc then free of one size, repeated; "mix": random alloc/free over 4,096 slots with uniform random sizes. ' +
         'The persist heap runs inside pager transactions of 256 operations (it requires one), journals the first byte of each block before touching it, and so includes the amortised begin/commit; glibc touches the same byte. ' +
         'Fragmentation: 8,192 slots, sizes 16 B–64 KiB, peak footprint (glibc: arena + mmapped, persist: heap pages × 4 KiB) ÷ peak live bytes.',
