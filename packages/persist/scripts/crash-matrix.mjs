@@ -3,7 +3,12 @@
 //
 //   node packages/persist/scripts/crash-matrix.mjs --trials N | --minutes M
 //        [--workers 2] [--seed S] [--only w1,w2] [--growth-trials G]
-//        [--max-delay-ms 250] [--keep-failures DIR] [--quiet]
+//        [--max-delay-ms 250] [--durability process|full] [--keep-failures DIR] [--quiet]
+//
+// --durability full runs every store (child, reader, verifier) in durability 'full':
+// the kill then lands in group commit (record published, log sync, store writes) and
+// the verifier's open replays the log. file-growth is left out unless --growth-trials
+// asks for it (each of its commits logs 160 MiB).
 //
 // Each trial: a child opens a fresh store, runs one workload (workloads.mjs) step by
 // step and prints "committed k" after each step's commit returned. The parent kills
@@ -51,10 +56,10 @@ async function child(args) {
   const { workloads, storeFiles } = await import('./workloads.mjs')
   // pre-spawned: the modules are loaded; wait for "go NAME SEED DIR" on stdin
   if (args.length === 0) args = (await firstLine()).split(' ').slice(1)
-  const [name, seedStr, dir] = args
+  const [name, seedStr, dir, durability] = args
   const w = workloads[name]
   const seed = Number(seedStr)
-  const stores = storeFiles(dir, w).map((f) => open(f, { maxSize: 8 * 2 ** 30 }))
+  const stores = storeFiles(dir, w).map((f) => open(f, { maxSize: 8 * 2 ** 30, durability }))
   const INNER = new Error('inner rollback (expected)')
   const ctx = {
     model: false,
@@ -125,7 +130,7 @@ function firstLine() {
 
 // ---- reader: open / read / check an invariant / close, until stdin ends ----------
 
-async function reader(file) {
+async function reader(file, durability) {
   const { open } = await import('@persist/persist')
   process.stdout.write('up\n')
   let stop = false
@@ -141,7 +146,7 @@ async function reader(file) {
   while (!stop) {
     const t = performance.now()
     try {
-      const s = open(file, { create: false, lockTimeoutMs: 5000 })
+      const s = open(file, { create: false, lockTimeoutMs: 5000, durability })
       const root = s.root
       const n = root.n
       if (n !== undefined) {
@@ -172,7 +177,7 @@ async function verifier() {
   const { open } = await import('@persist/persist')
   const { workloads, storeFiles, modelStates } = await import('./workloads.mjs')
   const { toJS } = await import('@persist/persist')
-  await serveJsonLines(({ name, seed, dir, k }) => {
+  await serveJsonLines(({ name, seed, dir, k, durability }) => {
     const w = workloads[name]
     const files = storeFiles(dir, w)
     const summarize = (root, model) => (w.summarize ? w.summarize(root, model) : model ? root : toJS(root))
@@ -187,7 +192,7 @@ async function verifier() {
       let store
       let state
       try {
-        store = open(file, { create: false, lockTimeoutMs: 10_000, maxSize: 8 * 2 ** 30 })
+        store = open(file, { create: false, lockTimeoutMs: 10_000, maxSize: 8 * 2 ** 30, durability })
         // garbage cycles awaiting gc() are not problems for check() (audit() counts
         // them); an unreachable block or record it reports is a leak in any workload
         const problems = store.check()
@@ -286,6 +291,7 @@ async function parent(argv) {
     only: '',
     'growth-trials': -1,
     'max-delay-ms': 250,
+    durability: 'process',
     'keep-failures': '',
     quiet: false,
     // harness self-test: tell the verifier a commit 3 steps later than the child
@@ -293,6 +299,8 @@ async function parent(argv) {
     'self-test-break': false,
   })
   if (!o.trials && !o.minutes) o.trials = 100
+  if (o.durability !== 'process' && o.durability !== 'full')
+    throw new Error(`--durability must be process or full, not ${o.durability}`)
   const { workloadNames, workloads } = await import('./workloads.mjs')
   const names = o.only ? o.only.split(',') : workloadNames
   for (const n of names)
@@ -301,7 +309,10 @@ async function parent(argv) {
   const wantGrowth = names.includes('file-growth')
   let growthTrials = o['growth-trials']
   if (growthTrials < 0)
-    growthTrials = wantGrowth ? Math.max(2, Math.floor((o.trials || o.minutes * 300) / 200)) : 0
+    growthTrials =
+      wantGrowth && o.durability === 'process'
+        ? Math.max(2, Math.floor((o.trials || o.minutes * 300) / 200))
+        : 0
   const baseSeed = o.seed || (Date.now() % 1_000_000_000) + 1
   const master = rng(baseSeed)
   const deadline = o.minutes ? Date.now() + o.minutes * 60_000 : Infinity
@@ -313,7 +324,7 @@ async function parent(argv) {
   const verifiers = []
   const t0 = Date.now()
   console.log(
-    `crash-matrix: seed ${baseSeed}, workloads ${names.length}, ${o.trials ? `${o.trials} trials` : `${o.minutes} minutes`}, ${o.workers} workers`,
+    `crash-matrix: seed ${baseSeed}, workloads ${names.length}, ${o.trials ? `${o.trials} trials` : `${o.minutes} minutes`}, ${o.workers} workers, durability '${o.durability}'`,
   )
 
   let growthRunning = false
@@ -460,7 +471,7 @@ async function trial(name, seed, master, o, verifier) {
   // previous trial's verification); it starts when it reads "go ..."
   const c = spare.get(verifier) ?? spawnSpare()
   spare.set(verifier, spawnSpare())
-  c.proc.stdin.write(`go ${name} ${seed} ${dir}\n`)
+  c.proc.stdin.write(`go ${name} ${seed} ${dir} ${o.durability}\n`)
   c.setOnLine((line, p) => {
     if (line === 'committed 0' && how === 'commit0+') setTimeout(() => kill(p), delay)
     if (line === 'ready') {
@@ -468,7 +479,7 @@ async function trial(name, seed, master, o, verifier) {
       // a slow workload may not reach the target commit soon: kill it anyway
       if (how === 'after-commit') setTimeout(() => kill(p), w.killWindowMs ? 120_000 : 2 * window)
       if (w.readers) {
-        readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`], {
+        readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`, o.durability], {
           stdin: 'pipe',
           timeoutMs: 120_000,
           onLine: (l) => {
@@ -542,7 +553,7 @@ async function trial(name, seed, master, o, verifier) {
   }
   const tV = performance.now()
   const v = await verifier.request(
-    { name, seed, dir, k: o['self-test-break'] ? k + 3 : k },
+    { name, seed, dir, k: o['self-test-break'] ? k + 3 : k, durability: o.durability },
     w.killWindowMs ? 600_000 : 120_000,
   )
   if (process.env.REL_TIMING)
@@ -562,5 +573,5 @@ async function trial(name, seed, master, o, verifier) {
 
 if (role === '--child') await child(process.argv.slice(3))
 else if (role === '--verifier') await verifier()
-else if (role === '--reader') await reader(process.argv[3])
+else if (role === '--reader') await reader(process.argv[3], process.argv[4])
 else await parent(process.argv.slice(2))

@@ -40,6 +40,24 @@ describe('reliability: crash matrix', () => {
     // (load average 25) needed ~15 min, see docs/reliability.md
   }, 1_800_000)
 
+  it("160 kill -9 trials in durability 'full' over 16 workloads (group commit, log replay at reopen): 0 corrupt, 0 committed-lost", async () => {
+    const r = await run(['--trials', '160', '--durability', 'full', '--quiet'])
+    expect(r.out).toMatch(/durability 'full'/)
+    const total = r.out.match(/TOTAL: (\d+) trials, (\d+) corrupt, (\d+) committed-lost, (\d+) other/)
+    expect(total, r.out + r.err).not.toBeNull()
+    const [, trials, corrupt, lost, other] = total!.map(Number)
+    expect(
+      r.out.split('\n').filter((l) => l.startsWith('FAIL')),
+      r.out,
+    ).toEqual([])
+    expect({ trials, corrupt, lost, other }).toEqual({ trials: 160, corrupt: 0, lost: 0, other: 0 })
+    for (const line of r.out
+      .split('\n')
+      .filter((l) => /^[a-z0-9-]+: \d+ trials/.test(l) && !l.startsWith('file-growth')))
+      expect(Number(line.match(/: (\d+) trials/)![1]), line).toBeGreaterThan(0)
+    expect(r.code).toBe(0)
+  }, 900_000)
+
   it('exits 1 and names the failure when a trial fails (harness self-test: a lying model)', async () => {
     const r = await run(['--trials', '4', '--only', 'counter-turn', '--self-test-break'])
     expect(r.code).toBe(1)
