@@ -1501,20 +1501,9 @@ struct Pager::Impl {
     for (const auto& o : overlay) add(o.first, o.second);
     redo.clear();
     overlay.clear();
-    if (kept_pages + n > kKeepMaxPages) {
-      pg.insert(pg.end(), kept.begin(), kept.end());
-      kept.clear();
-      kept_pages = 0;
-      if (n > kKeepMaxPages) {  // too big to keep: drop everything, as before F21
-        pg.emplace_back(0, 1);
-        drop_pages(pg);
-        return;
-      }
-      drop_pages(pg);  // sorts pg: the ranges are still this record's pages
-    }
     kept.insert(kept.end(), pg.begin(), pg.end());
     kept_pages += n;
-    if (kept.size() > 64) {  // the same pages commit after commit: merge
+    if (kept.size() > 64 || kept_pages > kKeepMaxPages) {  // often the same pages commit after commit: merge
       std::sort(kept.begin(), kept.end());
       size_t w = 0;
       for (size_t i = 0; i < kept.size(); ++i) {
@@ -1525,6 +1514,7 @@ struct Pager::Impl {
       kept_pages = 0;
       for (const auto& k : kept) kept_pages += k.second - k.first;
     }
+    if (kept_pages > kKeepMaxPages) drop_kept();  // too many: drop them all, as before F21
     kept_lsn = lsn;
     std::vector<std::pair<uint64_t, uint64_t>> zero{{0, 1}};
     drop_pages(zero);

@@ -318,19 +318,26 @@ describe("12. durability 'full': group commit", () => {
     expect(r.check()).toEqual([])
     r.close()
   })
-  it('12.9 kept pages (F21): three handles commit, abort and read the same pages in random order; every begin() sees exactly the latest commit of any handle', () => {
+  it('12.9 kept pages (F21): three handles commit, abort and read the same pages in random order; every begin() sees exactly the latest commit of any handle (also past the 1,024-page cap)', () => {
     const f = fresh()
     const hs = [openPager(f, { durability: 'full' })]
     const PAGES = 8
+    const BIG = 1200 // pages: a commit writing 300 of them now and then passes the cap
     let first = 0
+    let big = 0
     hs[0].transaction(() => {
       first = hs[0].allocPages(PAGES)
       hs[0].mem.bytes(first * PAGE_SIZE, PAGES * PAGE_SIZE).fill(0)
     })
+    hs[0].transaction(() => {
+      big = hs[0].allocPages(BIG) // fresh: its first record alone is over the cap
+      hs[0].mem.bytes(big * PAGE_SIZE, BIG * PAGE_SIZE).fill(0)
+    })
     hs.push(openPager(f, { durability: 'full' }), openPager(f, { durability: 'full' }))
-    // two words per page: at its start and in its last line
+    // two words per small page: at its start and in its last line; one per big page
     const at = (pg: number, w: number) => (first + pg) * PAGE_SIZE + (w ? PAGE_SIZE - 8 : 0)
     const model = new Array(PAGES * 2).fill(0)
+    const bigModel = new Map<number, number>() // big page -> value at its start
     let seed = 0x2545f491
     const rnd = (k: number) => {
       seed ^= seed << 13
@@ -344,6 +351,7 @@ describe("12. durability 'full': group commit", () => {
       const h = hs[rnd(3)]
       h.begin()
       for (let i = 0; i < model.length; i++) if (h.mem.u64(at(i >> 1, i & 1)) !== model[i]) stale++
+      for (const [pg, v] of bigModel) if (h.mem.u64((big + pg) * PAGE_SIZE) !== v) stale++
       const writes: [number, number][] = []
       for (let k = rnd(4); k > 0; k--) {
         const i = rnd(model.length)
@@ -352,18 +360,30 @@ describe("12. durability 'full': group commit", () => {
         h.mem.setU64(at(i >> 1, i & 1), v)
         writes.push([i, v])
       }
+      const bigWrites: [number, number][] = []
+      if (rnd(15) === 0)
+        for (let k = 0; k < 300; k++) {
+          const pg = rnd(BIG)
+          const v = value++
+          h.willWrite((big + pg) * PAGE_SIZE, 8)
+          h.mem.setU64((big + pg) * PAGE_SIZE, v)
+          bigWrites.push([pg, v])
+        }
       if (rnd(10) === 0) h.abort()
       else {
         h.commit()
         for (const [i, v] of writes) model[i] = v
+        for (const [pg, v] of bigWrites) bigModel.set(pg, v)
       }
     }
     expect(stale).toBe(0)
+    expect(bigModel.size).toBeGreaterThan(1000) // the big steps really ran (and spread over the area)
     // and after reopening: the file holds the model
     for (const h of hs) h.close()
     const r = openPager(f, { durability: 'full' })
     r.begin()
     for (let i = 0; i < model.length; i++) expect(r.mem.u64(at(i >> 1, i & 1))).toBe(model[i])
+    for (const [pg, v] of bigModel) expect(r.mem.u64((big + pg) * PAGE_SIZE)).toBe(v)
     r.commit()
     expect(r.check()).toEqual([])
     r.close()
