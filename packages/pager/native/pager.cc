@@ -161,9 +161,10 @@
 //      before anything reads the view, drops them all unless wl_written still equals
 //      the LSN right after its record (nobody published since; a replay or checkpoint
 //      moves wl_written too) and no recovery is due. Abort and a failed commit (also
-//      after publication: sync or store write failed) drop them; at most 1,024 pages are kept (beyond, everything is dropped as before).
-//      Outside a transaction a kept page shows this handle's last commit, not a later
-//      one of another process: reads belong in a transaction.
+//      after publication: sync or store write failed) drop them; at most 1,024 pages
+//      are kept (beyond, all are dropped as before). Outside a transaction a kept
+//      page shows this handle's last commit, not a later one of another process:
+//      reads belong in a transaction.
 #include "pager.h"
 
 #include <errno.h>
@@ -1655,10 +1656,20 @@ struct Pager::Impl {
             continue;
           seq |= PST_SYNC_WAITERS;
         }
-        if (pthread_mutex_trylock(sync_mutex()) == EBUSY) {
+        int e2 = pthread_mutex_trylock(sync_mutex());
+        if (e2 == EBUSY) {
           struct timespec rel = {0, 2 * 1000 * 1000};  // 2 ms
           syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAIT, seq, &rel, nullptr, 0);
           continue;
+        }
+        if (e2 == EOWNERDEAD) {
+          // the leader died between the two trylocks: make the mutex usable again
+          // (unlocking it without this would leave it unrecoverable for everyone);
+          // the next round takes it and syncs
+          __atomic_store_n(&G->wl_gather, 0u, __ATOMIC_SEQ_CST);
+          pthread_mutex_consistent(sync_mutex());
+        } else if (e2 != 0) {
+          return e2;
         }
         pthread_mutex_unlock(sync_mutex());  // free now: try again from the top
         continue;
