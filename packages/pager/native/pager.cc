@@ -1846,14 +1846,15 @@ struct Pager::Impl {
   // Best effort: a failure (or a lock timeout) leaves the log to be replayed at open.
   void checkpoint_if_last() {
     if (lock_byte0(fd, F_WRLCK, false) != 0) return;  // others have it open
+    bool dead = false;
     try {
-      bool dead = lock();
+      dead = lock();
       locked = true;
       if (dead || (__atomic_load_n(&lk()->lk_wal_flags, __ATOMIC_ACQUIRE) & PST_WAL_RECOVER)) replay_locked();
       else if (lk()->lk_wal_end > PST_WAL_FIRST_RECORD) checkpoint_locked();
-      if (dead) pthread_mutex_consistent(mutex());
     } catch (...) {
     }
+    if (dead) pthread_mutex_consistent(mutex());  // also after a failure: never unlock it inconsistent
     unlock();
   }
 
