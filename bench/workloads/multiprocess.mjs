@@ -9,7 +9,7 @@ import { median } from '../lib/measure.mjs'
 import { loadPersist } from '../lib/ours.mjs'
 import { jsonFile, openLmdb, openSqlite } from '../lib/peers.mjs'
 import { Result } from '../lib/result.mjs'
-import { traceSyncsPerCommit } from '../lib/syscalls.mjs'
+import { logSyncCount, logSyncsBetween } from '../lib/syscalls.mjs'
 
 const child = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/counter-child.mjs')
 const WARM = 1100 // increments before each race (past SQLite's 1,000-page auto-checkpoint)
@@ -213,19 +213,12 @@ export async function runMultiprocess(ctx, durability) {
             const unwarm = im.warm && !ctx.quick ? await im.warm(path) : null
             // The JSON file is a reference (it loses updates) and ~100× slower: a tenth of n.
             const k = im.impl === 'json' ? Math.max(10, Math.round(n / 10)) : n
-            // ours in 'full' mode: count the log syncs per commit from the pager's I/O trace
-            const trace = full && im.kind === 'ours' ? join(ctx.tmp, `trace-${procs}-${r}`) : null
-            const ms = await race(
-              full ? `${im.impl}:full` : im.impl,
-              path,
-              procs,
-              k,
-              trace ? { PERSIST_IO_TRACE: trace } : {},
-            )
-            if (trace) {
-              g.syncs[pi].push(traceSyncsPerCommit(trace))
-              rmSync(trace, { force: true })
-            }
+            // ours in 'full' mode: the log syncs of the race, from the store's sync counter
+            // (the warm handle keeps the store open, so the lock area is not reset)
+            const store = full && im.kind === 'ours' && unwarm ? join(path, 'c.persist') : null
+            const syncs0 = store ? logSyncCount(store) : 0
+            const ms = await race(full ? `${im.impl}:full` : im.impl, path, procs, k, {})
+            if (store) g.syncs[pi].push(logSyncsBetween(syncs0, logSyncCount(store)) / (procs * k))
             const final = await im.read(path)
             await unwarm?.()
             const expected = procs * k

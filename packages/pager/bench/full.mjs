@@ -4,8 +4,9 @@
 // (default: sync), with 1 and with 4 processes committing at once (group commit), on
 // the real disk (os.tmpdir() unless --dir). Prints µs per commit (aggregate wall time
 // ÷ commits), the ratio to SQLite, whether the final count is exact, and fsync-class
-// calls per commit: for the pager counted in the timed race itself from its I/O trace
-// (PERSIST_IO_TRACE: one append per write/sync, µs against ms syncs); for the peers
+// calls per commit: for the pager the log syncs of the timed race itself, from the
+// store's sync counter (wl_sync_seq, FORMAT.md; no tracing in the timed race: the I/O
+// trace costs a write(2) per event, ~10 % of a commit once syncs take ~0.2 ms); for the peers
 // with strace -f -c in a separate run of the same race (ptrace slows every call, so
 // commits group less there; "-" without strace).
 //
@@ -31,6 +32,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openPager, PAGE_SIZE } from '@persist/pager'
+// the repository's bench/ (peers and helpers; the pager itself does not depend on them)
+import { logSyncCount, logSyncsBetween } from '../../../bench/lib/syscalls.mjs'
 
 const self = fileURLToPath(import.meta.url)
 const arg = (k, d) => {
@@ -55,7 +58,6 @@ const median = (xs) => {
   return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2
 }
 const peers = () => createRequire(join(dirname(self), '../../../bench/package.json'))
-
 // ---------------------------------------------------------------- the three stores
 const impls = {
   ours: {
@@ -235,22 +237,14 @@ if (process.argv[2] === '--child') {
           const impl = names[(round + j) % names.length] // rotating order
           const dir = mkdtempSync(join(root, `${impl}-${procs}-${round}-`))
           const held = prepare(impl, dir)
-          const trace = join(root, `trace-${procs}-${round}`)
-          const r = await race(impl, dir, procs, n, null, impl === 'ours' ? { PERSIST_IO_TRACE: trace } : {})
+          const s0 = impl === 'ours' ? logSyncCount(join(dir, 'c.persist')) : 0
+          const r = await race(impl, dir, procs, n, null)
+          const row = { us: (r.ms * 1000) / (procs * n), syncs: null }
+          // log syncs of the race (held keeps the store open: the lock area is not reset)
+          if (impl === 'ours')
+            row.syncs = logSyncsBetween(s0, logSyncCount(join(dir, 'c.persist'))) / (procs * n)
           held.close()
           exact &&= r.final === procs * n
-          const row = { us: (r.ms * 1000) / (procs * n), syncs: null }
-          if (impl === 'ours') {
-            // log syncs ('S' events on file 1) and commits returned ('C') in the timed race
-            const tr = readFileSync(trace)
-            let s = 0
-            let c = 0
-            for (let q = 0; q + 16 <= tr.length; q += 16 + tr.readUInt32LE(q + 4)) {
-              if (tr[q] === 0x53 && tr[q + 1] === 1) s++
-              if (tr[q] === 0x43) c++
-            }
-            row.syncs = s / c
-          }
           got[impl].push(row)
           rmSync(dir, { recursive: true, force: true })
         }
