@@ -12,7 +12,15 @@
 //           directory unless --out is given, so it never replaces the published report)
 // --only    workloads by group (pager, heap, objects, persist) or by id
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,10 +94,26 @@ function runWorker(w, resultPath) {
 
 function machineInfo() {
   const cpus = os.cpus()
+  // The file system type of the temp dir's mount (/proc/self/mounts: the longest mount
+  // point containing it); `stat -f %T` names ext4 "ext2/ext3" (one magic number for all).
   let fs = 'unknown'
   try {
-    fs = execFileSync('stat', ['-f', '-c', '%T', os.tmpdir()], { encoding: 'utf8' }).trim()
-  } catch {}
+    const dir = realpathSync(os.tmpdir())
+    let best = ''
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      const [, at, type] = line.split(' ')
+      if (!at || !type) continue
+      const inside = dir === at || dir.startsWith(at === '/' ? '/' : `${at}/`)
+      if (inside && at.length >= best.length) {
+        best = at
+        fs = type
+      }
+    }
+  } catch {
+    try {
+      fs = execFileSync('stat', ['-f', '-c', '%T', os.tmpdir()], { encoding: 'utf8' }).trim()
+    } catch {}
+  }
   return {
     cpu: `${cpus[0]?.model ?? 'unknown'} × ${cpus.length}`,
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
