@@ -1487,14 +1487,11 @@ struct Pager::Impl {
   std::vector<std::pair<uint64_t, uint64_t>> kept;  // pages [a, b), may overlap
   uint64_t kept_pages = 0, kept_lsn = 0;
   void release_after_publish(uint64_t lsn) {
-    std::vector<std::pair<uint64_t, uint64_t>> pg;
-    pg.reserve(redo.size() + jchunks.size() + overlay.size());
-    uint64_t n = 0;
     auto add = [&](uint64_t a, uint64_t b) {
       if (a == 0) a = 1;  // page 0 is always dropped
       if (a < b) {
-        pg.emplace_back(a, b);
-        n += b - a;
+        kept.emplace_back(a, b);
+        kept_pages += b - a;
       }
     };
     for (const auto& r : redo) add(r.first / kPage, (r.first + r.second + kPage - 1) / kPage);
@@ -1502,8 +1499,6 @@ struct Pager::Impl {
     for (const auto& o : overlay) add(o.first, o.second);
     redo.clear();
     overlay.clear();
-    kept.insert(kept.end(), pg.begin(), pg.end());
-    kept_pages += n;
     if (kept.size() > 64 || kept_pages > kKeepMaxPages) {  // often the same pages commit after commit: merge
       std::sort(kept.begin(), kept.end());
       size_t w = 0;
@@ -1517,8 +1512,9 @@ struct Pager::Impl {
     }
     if (kept_pages > kKeepMaxPages) drop_kept();  // too many: drop them all, as before F21
     kept_lsn = lsn;
-    std::vector<std::pair<uint64_t, uint64_t>> zero{{0, 1}};
-    drop_pages(zero);
+    int r = madvise(base, kPage, MADV_DONTNEED);  // page 0 (F4)
+    assert(r == 0);
+    (void)r;
   }
   void drop_kept() {
     if (kept.empty()) return;
@@ -1631,6 +1627,19 @@ struct Pager::Impl {
   // wl_sync_mutex) syncs for everyone: it reads wl_written first, so every record
   // published before that read shares its fdatasync; the others sleep on wl_sync_seq
   // (F19) and usually find their record covered when the leader wakes them.
+  // trylock of wl_sync_mutex: 0 (held), EBUSY or an error. A leader that died holding
+  // it (mid-sync or while gathering) is repaired here: its gather flag is stale, and
+  // the mutex is made consistent — unlocked without that it would be unrecoverable
+  // for every process. The caller then holds it and syncs again.
+  int trylock_sync() {
+    int e = pthread_mutex_trylock(sync_mutex());
+    if (e == EOWNERDEAD) {
+      __atomic_store_n(&wl()->wl_gather, 0u, __ATOMIC_SEQ_CST);
+      pthread_mutex_consistent(sync_mutex());
+      e = 0;
+    }
+    return e;
+  }
   int ensure_synced(uint64_t target, uint32_t fails, bool may_gather = true) {
     pst_wal_lock* G = wl();
     for (;;) {
@@ -1639,7 +1648,7 @@ struct Pager::Impl {
       if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target)
         return __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) == fails ? 0 : EIO;
       if (__atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) return EIO;
-      int e = pthread_mutex_trylock(sync_mutex());
+      int e = trylock_sync();
       if (e == EBUSY) {
         // A leader is syncing. Sleep on wl_sync_seq, which it bumps and wakes everyone
         // with when its sync ends (all waiters at once: a mutex hands over one by one,
@@ -1656,31 +1665,14 @@ struct Pager::Impl {
             continue;
           seq |= PST_SYNC_WAITERS;
         }
-        int e2 = pthread_mutex_trylock(sync_mutex());
-        if (e2 == EBUSY) {
+        e = trylock_sync();  // the leader may have finished (or died) meanwhile
+        if (e == EBUSY) {
           struct timespec rel = {0, 2 * 1000 * 1000};  // 2 ms
           syscall(SYS_futex, &G->wl_sync_seq, FUTEX_WAIT, seq, &rel, nullptr, 0);
           continue;
         }
-        if (e2 == EOWNERDEAD) {
-          // the leader died between the two trylocks: make the mutex usable again
-          // (unlocking it without this would leave it unrecoverable for everyone);
-          // the next round takes it and syncs
-          __atomic_store_n(&G->wl_gather, 0u, __ATOMIC_SEQ_CST);
-          pthread_mutex_consistent(sync_mutex());
-        } else if (e2 != 0) {
-          return e2;
-        }
-        pthread_mutex_unlock(sync_mutex());  // free now: try again from the top
-        continue;
       }
-      if (e == EOWNERDEAD) {
-        // a leader died mid-sync (or while gathering): sync again; its gather flag is stale
-        __atomic_store_n(&G->wl_gather, 0u, __ATOMIC_SEQ_CST);
-        pthread_mutex_consistent(sync_mutex());
-      } else if (e != 0) {
-        return e;
-      }
+      if (e != 0) return e;
       if (__atomic_load_n(&G->wl_synced, __ATOMIC_ACQUIRE) >= target ||
           __atomic_load_n(&G->wl_fails, __ATOMIC_ACQUIRE) != fails) {
         pthread_mutex_unlock(sync_mutex());

@@ -31,6 +31,15 @@ function run(script: string, args: string[], env: Record<string, string> = {}, a
   })
 }
 const lastLine = (s: string) => Number(s.trim().split('\n').filter(Boolean).at(-1) ?? 0)
+/** What fn threw ({} if it returned). */
+function thrown(fn: () => void): { code?: string; message?: string } {
+  try {
+    fn()
+  } catch (e) {
+    return e as { code?: string; message?: string }
+  }
+  return {}
+}
 
 function counterStore(path: string): Pager {
   const p = openPager(path, { durability: 'full' })
@@ -169,12 +178,7 @@ describe("12. durability 'full': group commit", () => {
     const p = counterStore(f)
     expect(getFormat()).toBe(4)
     setFormat(1) // as if the first opener had been an older @persist/pager
-    let err: { code?: string; message?: string } = {}
-    try {
-      openPager(f, { durability: 'full' }).close()
-    } catch (e) {
-      err = e as typeof err
-    }
+    const err = thrown(() => openPager(f, { durability: 'full' }).close())
     expect(err.code).toBe('PERSIST_VERSION')
     expect(err.message).toMatch(/lock format 1; this library uses lock format 4/)
     setFormat(3)
@@ -249,12 +253,7 @@ describe("12. durability 'full': group commit", () => {
     expect(w.signal, w.err).toBe('SIGKILL')
     expect(lastLine(w.out)).toBe(4)
     expect(counters(ro, 1)).toEqual([5, 5]) // the overlay of the log (F16)
-    let err: { code?: string; message?: string } = {}
-    try {
-      openPager(f, { durability: 'process' }).close()
-    } catch (e) {
-      err = e as typeof err
-    }
+    const err = thrown(() => openPager(f, { durability: 'process' }).close())
     expect(err.code).toBe('PERSIST_INVALID')
     expect(err.message).toMatch(/open in durability 'full' mode by another process/)
     const p = openPager(f, { durability: 'full' })
