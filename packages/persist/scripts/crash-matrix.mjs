@@ -457,6 +457,10 @@ async function trial(name, seed, master, o, verifier) {
   const delay = how === 'spawn+' ? master.int(300) : master.int(window)
   const target = w.killWindowMs ? 7 + master.int(3) : master.int(25)
   let killed = false
+  // every kill timer of this trial: cleared once the child is dead (a pending 120 s
+  // timer of a file-growth trial kept the parent alive 85 s after its totals)
+  const timers = []
+  const later = (fn, ms) => timers.push(setTimeout(fn, ms))
   let readerRun
   let readerUp
   const kill = (p) => {
@@ -473,11 +477,11 @@ async function trial(name, seed, master, o, verifier) {
   spare.set(verifier, spawnSpare())
   c.proc.stdin.write(`go ${name} ${seed} ${dir} ${o.durability}\n`)
   c.setOnLine((line, p) => {
-    if (line === 'committed 0' && how === 'commit0+') setTimeout(() => kill(p), delay)
+    if (line === 'committed 0' && how === 'commit0+') later(() => kill(p), delay)
     if (line === 'ready') {
       tReady = performance.now()
       // a slow workload may not reach the target commit soon: kill it anyway
-      if (how === 'after-commit') setTimeout(() => kill(p), w.killWindowMs ? 120_000 : 2 * window)
+      if (how === 'after-commit') later(() => kill(p), w.killWindowMs ? 120_000 : 2 * window)
       if (w.readers) {
         readerRun = runChild(SELF, ['--reader', `${dir}/a.persist`, o.durability], {
           stdin: 'pipe',
@@ -486,7 +490,7 @@ async function trial(name, seed, master, o, verifier) {
             if (l !== 'up') return
             readerUp()
             // readers workload: the kill comes while the reader is reading
-            setTimeout(() => kill(c.proc), delay)
+            later(() => kill(c.proc), delay)
           },
         })
         readerRun.up = new Promise((r) => {
@@ -495,11 +499,11 @@ async function trial(name, seed, master, o, verifier) {
       }
     } else if (how === 'after-commit' && line === `committed ${target}`) kill(c.proc)
   })
-  if (how === 'spawn+') setTimeout(() => kill(c.proc), delay)
+  if (how === 'spawn+') later(() => kill(c.proc), delay)
   // safety: a child that never reaches its target is killed anyway
-  const safety = setTimeout(() => kill(c.proc), w.killWindowMs ? 130_000 : 10_000)
+  later(() => kill(c.proc), w.killWindowMs ? 130_000 : 10_000)
   const r = await c.done
-  clearTimeout(safety)
+  for (const t of timers) clearTimeout(t)
   let k = -1
   for (const line of r.lines) if (line.startsWith('committed ')) k = Number(line.slice(10))
   const base = { k, how: `${how}${how === 'after-commit' ? target : delay}`, dir }
